@@ -1,0 +1,42 @@
+"""autodiff: reverse-mode automatic differentiation on numpy.
+
+A :class:`Tensor` records the operations applied to it; ``backward()`` walks the
+recorded graph from the output back to the inputs, accumulating each variable's
+adjoint over its consumers (the chain rule run backwards).
+
+>>> import autodiff as ad
+>>> x = ad.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+>>> y = (x @ x.T).tanh().sum()
+>>> y.backward()
+>>> x.grad.shape
+(2, 2)
+"""
+
+from .backward import gradients
+from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import (
+    abs, add, astype, broadcast_to, clip, concatenate, cos, divide, einsum, equal, exp,
+    expand_dims, flatten, gelu, getitem, greater, greater_equal, leaky_relu, less, less_equal,
+    log, log_softmax, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
+    mean, min, minimum, multiply, negative, not_equal, pad, power, prod, relu, reshape,
+    sigmoid, sign, sin, softmax, softplus, split, sqrt, squeeze, stack, std, subtract, sum,
+    swapaxes, tanh, transpose, var, where,
+)
+from .tensor import Tensor, op
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "op", "gradients", "gradcheck", "gradgradcheck", "GradcheckError",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "einsum",
+    "equal", "exp", "expand_dims", "flatten", "gelu", "getitem", "greater", "greater_equal",
+    "leaky_relu", "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not",
+    "logical_or", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "multiply", "negative", "not_equal", "pad", "power", "prod", "relu", "reshape", "sigmoid",
+    "sign", "sin", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "std",
+    "subtract", "sum", "swapaxes", "tanh", "transpose", "var", "where",
+]

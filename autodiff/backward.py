@@ -1,0 +1,243 @@
+"""The reverse sweep: adjoints accumulated over consumers, in topological order.
+
+One pass counts, for every tensor reachable from the roots, how many recorded
+consumers it has. The sweep then starts from the roots; a tensor is processed
+once all its consumers have sent their contributions (Kahn's algorithm on the
+reversed graph), so its adjoint is complete and is released right after use.
+Both passes use explicit stacks: depth is limited by memory, not by recursion.
+
+The engine alone reduces each contribution to its operand's shape (summing
+broadcast axes), casts it to the operand's dtype, checks it, and frees each
+node's saved values after use unless ``retain_graph`` is set. Without
+``create_graph`` rules run on numpy arrays and no Tensor is made per node.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import grad_mode
+from .tensor import Node, Tensor
+
+_mode = grad_mode._state
+
+
+def _freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward through a graph that was already freed: the node of op '{node.op}' ran in an "
+        "earlier backward(), which released its saved values. Pass retain_graph=True to the "
+        "first backward() to run through the graph again."
+    )
+
+
+def _unbroadcast(g, shape: tuple, node: Node, index: int):
+    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
+    lead = g.ndim - len(shape)
+    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
+        raise ValueError(
+            f"the rule of op '{node.op}' returned a gradient of shape {g.shape} for operand "
+            f"{index}, which has shape {shape}; a rule must return its operand's shape "
+            "(or a shape that broadcasts to it)"
+        )
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _seed(root: Tensor, grad: Any, create: bool):
+    if grad is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() on a tensor of shape {root.shape} needs a seed gradient: pass "
+                f"grad= an array of shape {root.shape} (np.ones for the sum of its elements), "
+                "or reduce it to a scalar first, e.g. y.sum().backward()"
+            )
+        seed = np.ones_like(root._data)
+    else:
+        seed = grad._data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        if seed.shape != root.shape:
+            raise ValueError(f"seed gradient of shape {seed.shape} for a tensor of shape {root.shape}")
+        if seed.dtype != root.dtype:
+            seed = seed.astype(root.dtype)
+    if create:
+        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else Tensor._make(seed)
+    return seed
+
+
+def _run_hooks(t: Tensor, g, create: bool):
+    for hook in list(t._hooks):
+        result = hook(g if create else Tensor._make(g))
+        if result is not None:
+            if not create:
+                result = result._data if isinstance(result, Tensor) else np.asarray(result)
+            if result.shape != t.shape:
+                raise ValueError(f"a hook returned a gradient of shape {result.shape} for a tensor of shape {t.shape}")
+            g = result
+    return g
+
+
+def _store_grad(t: Tensor, g, create: bool) -> None:
+    """Accumulate into ``t.grad`` (a fresh array: gradients never alias each other)."""
+    if create:
+        t.grad = g if t.grad is None else t.grad + g
+    elif t.grad is None:
+        t.grad = Tensor._make(np.array(g, dtype=t.dtype))
+    else:
+        t.grad = Tensor._make(t.grad._data + g)
+
+
+def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
+           retain: bool, create: bool) -> dict:
+    """Run the reverse sweep; return {id(target): adjoint} (targets given) or fill ``.grad``."""
+    consumers: dict[int, int] = {}
+    stack = list(roots)
+    while stack:
+        node = stack.pop()._node
+        if node is None:
+            continue
+        if node.freed:
+            raise _freed_error(node)
+        inputs = node.inputs
+        for i in node.needs:
+            parent = inputs[i]
+            key = id(parent)
+            count = consumers.get(key)
+            if count is None:
+                consumers[key] = 1
+                stack.append(parent)
+            else:
+                consumers[key] = count + 1
+
+    adjoint: dict[int, Any] = {}
+    ready = []
+    for root, seed in zip(roots, seeds):
+        key = id(root)
+        if key in adjoint:
+            adjoint[key] = adjoint[key] + seed
+        else:
+            adjoint[key] = seed
+            if key not in consumers:
+                ready.append(root)
+    found = None if targets is None else {id(t): None for t in targets}
+    accumulate = targets is None
+
+    previous = _mode.enabled
+    _mode.enabled = create
+    try:
+        while ready:
+            t = ready.pop()
+            key = id(t)
+            g = adjoint.pop(key, None)
+            if g is not None and t._hooks:
+                g = _run_hooks(t, g, create)
+            if found is not None and key in found:
+                found[key] = g
+            node = t._node
+            if node is None:
+                if accumulate and g is not None:
+                    _store_grad(t, g, create)
+                continue
+            if accumulate and t._retain and g is not None:
+                _store_grad(t, g, create)
+            inputs = node.inputs
+            if g is not None:
+                rules = node.rules
+                args = inputs if create else node.vals
+                out = t if create else t._data
+            for i in node.needs:
+                parent = inputs[i]
+                pkey = id(parent)
+                rule = rules[i] if g is not None else None
+                if rule is not None:
+                    gi = rule(g, out, *args)
+                    if gi is not None:
+                        if create:
+                            if not isinstance(gi, Tensor):
+                                gi = Tensor._make(np.asarray(gi))
+                        elif type(gi) is not np.ndarray:
+                            gi = np.asarray(gi)
+                        pdata = parent._data
+                        if gi.shape != pdata.shape:
+                            gi = _unbroadcast(gi, pdata.shape, node, i)
+                        if gi.dtype != pdata.dtype:
+                            gi = gi.astype(pdata.dtype)
+                        if pkey in adjoint:
+                            adjoint[pkey] = adjoint[pkey] + gi
+                        else:
+                            adjoint[pkey] = gi
+                count = consumers[pkey] - 1
+                consumers[pkey] = count
+                if count == 0:
+                    ready.append(parent)
+            if not retain:
+                node.release()
+    finally:
+        _mode.enabled = previous
+    return found
+
+
+def backward(root: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() on a tensor that does not require grad: no input of its computation "
+            "had requires_grad=True (or it was computed under no_grad)"
+        )
+    _sweep((root,), (_seed(root, grad, create_graph),), None, retain_graph or create_graph, create_graph)
+
+
+def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+              create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+
+    The engine-level function (PyTorch's ``torch.autograd.grad``); ``ad.grad`` and
+    the other transforms build on it.
+
+    Parameters
+    ----------
+    outputs : Tensor or sequence of Tensors
+    inputs : Tensor or sequence of Tensors
+    grad_outputs : seed gradients, one per output (None for one-element outputs)
+    retain_graph : keep the graph (default: ``create_graph``)
+    create_graph : record the computation, for higher derivatives
+    allow_unused : give None for an input the outputs do not depend on, instead of an error
+
+    Examples
+    --------
+    >>> import autodiff as ad
+    >>> x = ad.tensor(3.0, requires_grad=True)
+    >>> ad.gradients(x * x, x)
+    (Tensor(6.),)
+    """
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor) and len(outputs) == 1:
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise ValueError(f"input {i} does not require grad, so it has no gradient")
+    roots, seeds = [], []
+    for out, seed in zip(outputs, grad_outputs):
+        if out.requires_grad:
+            roots.append(out)
+            seeds.append(_seed(out, seed, create_graph))
+    retain = create_graph if retain_graph is None else retain_graph
+    found = _sweep(roots, seeds, inputs, retain, create_graph) if roots else {id(x): None for x in inputs}
+    result = []
+    for i, x in enumerate(inputs):
+        g = found[id(x)]
+        if g is None:
+            if not allow_unused:
+                raise ValueError(
+                    f"input {i} (shape {x.shape}) is not used in computing the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+        elif not create_graph:
+            g = Tensor._make(np.array(g, dtype=x.dtype))
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,688 @@
+"""Every differentiable op: the numpy forward and, beside it, one rule per operand.
+
+A rule is ``rule(g, out, *operands)`` and returns the gradient for its operand
+(see :func:`autodiff.tensor.op`). Rules are written with numpy functions and
+array methods only, so they run on arrays (ordinary backward) and on Tensors
+(``create_graph=True``) alike; the engine reduces broadcast gradients to each
+operand's shape, so no rule thinks about broadcasting.
+
+Conventions at points where an op is not differentiable (the value a rule gives):
+
+* ``relu``, ``leaky_relu`` at 0: the left derivative (0, resp. ``negative_slope``).
+* ``abs`` at 0: 0 (``sign(0)``).
+* ``maximum``/``minimum`` on ties: the gradient is split equally between both operands.
+* ``max``/``min`` reductions on ties: the gradient is split equally among the tied elements.
+* ``clip`` at a bound: the gradient goes to ``x`` (as PyTorch's ``clamp``).
+* ``gelu`` is the tanh approximation (PyTorch's ``approximate="tanh"``), a composite.
+
+Composite ops (``mean``, ``var``, ``std``, ``gelu``, ``stack``, ``split``,
+``flatten``, ``squeeze``, ``expand_dims``, ``swapaxes``) carry no rule of their own.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import grad_mode
+from .tensor import Tensor, op
+
+_mode = grad_mode._state
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x))
+
+
+def _axes(axis, ndim: int) -> tuple:
+    """Normalise ``axis`` (None, int or tuple; negative allowed) to sorted non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    return tuple(sorted(int(a) % ndim if ndim else 0 for a in axis))
+
+
+def _keep_shape(shape: tuple, axis) -> tuple:
+    """The shape a reduction over ``axis`` has with keepdims=True."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _unreduce(g, shape: tuple, axis):
+    """Spread a reduction's gradient back over the reduced axes."""
+    return np.broadcast_to(g.reshape(_keep_shape(shape, axis)), shape)
+
+
+# --------------------------------------------------------------- arithmetic
+def _pass(g, out, *_):
+    return g
+
+
+def _negate(g, out, *_):
+    return -g
+
+
+@op(saves=None)
+def add(x, y):
+    """Elementwise ``x + y`` with broadcasting."""
+    return np.add(x, y), (_pass, _pass)
+
+
+@op(saves=None)
+def subtract(x, y):
+    """Elementwise ``x - y`` with broadcasting."""
+    return np.subtract(x, y), (_pass, _negate)
+
+
+@op(saves="inputs")
+def multiply(x, y):
+    """Elementwise ``x * y`` with broadcasting."""
+    return np.multiply(x, y), (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+
+
+@op
+def divide(x, y):
+    """Elementwise ``x / y`` with broadcasting."""
+    return np.true_divide(x, y), (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y)
+
+
+@op
+def power(x, y):
+    """Elementwise ``x ** y``. The gradient in ``y`` at ``x == 0`` is taken as 0."""
+    return np.power(x, y), (
+        lambda g, out, x, y: g * y * x ** (y - 1),
+        lambda g, out, x, y: g * out * np.log(np.where(x == 0, 1, x)),
+    )
+
+
+@op(saves=None)
+def negative(x):
+    """Elementwise ``-x``."""
+    return np.negative(x), _negate
+
+
+@op(saves="inputs")
+def matmul(x, y):
+    """Matrix product with numpy's rules for 1-d operands and batch broadcasting."""
+
+    def grad_x(g, out, x, y):
+        if y.ndim == 1:
+            return g * y if x.ndim == 1 else np.expand_dims(g, -1) * y
+        if x.ndim == 1:
+            return np.matmul(y, np.expand_dims(g, -1))[..., 0]
+        return np.matmul(g, np.swapaxes(y, -1, -2))
+
+    def grad_y(g, out, x, y):
+        if x.ndim == 1:
+            return g * x if y.ndim == 1 else np.expand_dims(x, -1) * np.expand_dims(g, -2)
+        if y.ndim == 1:
+            return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
+        return np.matmul(np.swapaxes(x, -1, -2), g)
+
+    return np.matmul(x, y), (grad_x, grad_y)
+
+
+# ------------------------------------------------------------- elementwise
+@op(saves="out")
+def exp(x):
+    """Elementwise ``e ** x``."""
+    return np.exp(x), lambda g, out, x: g * out
+
+
+@op(saves="inputs")
+def log(x):
+    """Elementwise natural logarithm."""
+    return np.log(x), lambda g, out, x: g / x
+
+
+@op(saves="out")
+def sqrt(x):
+    """Elementwise square root."""
+    return np.sqrt(x), lambda g, out, x: g * 0.5 / out
+
+
+@op(saves="inputs")
+def abs(x):
+    """Elementwise absolute value; its gradient at 0 is 0."""
+    return np.abs(x), lambda g, out, x: g * np.sign(x)
+
+
+@op(saves="inputs")
+def sin(x):
+    """Elementwise sine."""
+    return np.sin(x), lambda g, out, x: g * np.cos(x)
+
+
+@op(saves="inputs")
+def cos(x):
+    """Elementwise cosine."""
+    return np.cos(x), lambda g, out, x: -g * np.sin(x)
+
+
+@op(saves="out")
+def tanh(x):
+    """Elementwise hyperbolic tangent."""
+    return np.tanh(x), lambda g, out, x: g * (1 - out * out)
+
+
+@op(saves="out")
+def sigmoid(x):
+    """Elementwise logistic function ``1 / (1 + e ** -x)``, accurate for large ``|x|``."""
+    e = np.exp(-np.abs(x))  # never overflows
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r), lambda g, out, x: g * out * (1 - out)
+
+
+@op(saves="out")
+def relu(x):
+    """Elementwise ``max(x, 0)``; its gradient at 0 is 0."""
+    return np.maximum(x, 0), lambda g, out, x: np.where(out > 0, g, 0)
+
+
+@op(saves="inputs")
+def leaky_relu(x, negative_slope: float = 0.01):
+    """Elementwise ``x if x > 0 else negative_slope * x``."""
+    return (
+        np.where(x > 0, x, x * negative_slope),
+        lambda g, out, x: np.where(x > 0, g, g * negative_slope),
+    )
+
+
+@op
+def softplus(x):
+    """Elementwise ``log(1 + e ** x)``, computed without overflow."""
+    # the derivative sigmoid(x) equals exp(x - softplus(x)), whose exponent is <= 0
+    return np.logaddexp(0, x), lambda g, out, x: g * np.exp(x - out)
+
+
+def gelu(x):
+    """GELU, tanh approximation: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+    x = _tensor(x)
+    return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+
+
+@op(saves="inputs")
+def clip(x, a_min, a_max):
+    """Limit values to ``[a_min, a_max]`` (either may be None); at a bound the gradient goes to ``x``."""
+
+    def grad_x(g, out, x, lo, hi):
+        keep = True
+        if lo is not None:
+            keep = keep & (x >= lo)
+        if hi is not None:
+            keep = keep & (x <= hi)
+        return np.where(keep, g, 0)
+
+    return np.clip(x, a_min, a_max), (
+        grad_x,
+        lambda g, out, x, lo, hi: np.where(x < lo, g, 0),
+        lambda g, out, x, lo, hi: np.where(x > hi, g, 0),
+    )
+
+
+def _tie_split(g, x, y):
+    # gradient of maximum/minimum for the operand x: all where x wins, half on a tie
+    return np.where(x == y, g * 0.5, g)
+
+
+@op(saves="inputs")
+def maximum(x, y):
+    """Elementwise maximum; on ties the gradient is split equally."""
+    return np.maximum(x, y), (
+        lambda g, out, x, y: np.where(x >= y, _tie_split(g, x, y), 0),
+        lambda g, out, x, y: np.where(y >= x, _tie_split(g, x, y), 0),
+    )
+
+
+@op(saves="inputs")
+def minimum(x, y):
+    """Elementwise minimum; on ties the gradient is split equally."""
+    return np.minimum(x, y), (
+        lambda g, out, x, y: np.where(x <= y, _tie_split(g, x, y), 0),
+        lambda g, out, x, y: np.where(y <= x, _tie_split(g, x, y), 0),
+    )
+
+
+@op(saves="inputs")
+def where(condition, x, y):
+    """Choose ``x`` where ``condition`` holds, else ``y`` (numpy's three-argument ``where``)."""
+    return np.where(condition, x, y), (
+        None,
+        lambda g, out, c, x, y: np.where(c, g, 0),
+        lambda g, out, c, x, y: np.where(c, 0, g),
+    )
+
+
+@op(saves=None)
+def astype(x, /, dtype):
+    """Cast to ``dtype``; the gradient is cast back."""
+    return np.asarray(x).astype(dtype), _pass
+
+
+# --------------------------------------------------------------- reductions
+@op(saves=None)
+def sum(x, axis=None, keepdims: bool = False):
+    """Sum over ``axis`` (all axes by default)."""
+    return np.sum(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis)
+
+
+def mean(x, axis=None, keepdims: bool = False):
+    """Arithmetic mean over ``axis``."""
+    x = _tensor(x)
+    s = sum(x, axis=axis, keepdims=keepdims)
+    n = x.size // builtins.max(s.size, 1)
+    return s * (1.0 / n if n else math.nan)
+
+
+def _extreme(name: str, reduce):
+    @op(name=name)
+    def extreme(x, axis=None, keepdims: bool = False):
+        def rule(g, out, x):
+            keep = _keep_shape(x.shape, axis)
+            tied = x == out.reshape(keep)
+            count = tied.sum(axis=axis, keepdims=True).astype(g.dtype)
+            return np.where(tied, g.reshape(keep) / count, 0)
+
+        return reduce(x, axis=axis, keepdims=keepdims), rule
+
+    extreme.__doc__ = f"{name.capitalize()} over ``axis``; ties share the gradient equally."
+    return extreme
+
+
+max = _extreme("max", np.max)
+min = _extreme("min", np.min)
+
+
+def var(x, axis=None, ddof: int = 0, keepdims: bool = False):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (numpy's definition)."""
+    x = _tensor(x)
+    d = x - mean(x, axis=axis, keepdims=True)
+    s = sum(d * d, axis=axis, keepdims=keepdims)
+    n = x.size // builtins.max(s.size, 1)
+    return s / (n - ddof)
+
+
+def std(x, axis=None, ddof: int = 0, keepdims: bool = False):
+    """Standard deviation over ``axis``."""
+    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+@op
+def prod(x, axis=None, keepdims: bool = False):
+    """Product over ``axis``; exact gradients also where elements are zero."""
+
+    def rule(g, out, x):
+        # d prod / d x_i is the product of the others: out / x_i with no zero in the slice,
+        # the product of the non-zeros at a lone zero, and 0 elsewhere.
+        zero = x == 0
+        nonzero = np.where(zero, 1, x)
+        p = np.prod(nonzero, axis=axis, keepdims=True)
+        zeros = zero.sum(axis=axis, keepdims=True)
+        others = np.where(zeros == 0, p / nonzero, np.where(zero & (zeros == 1), p, 0))
+        return g.reshape(_keep_shape(x.shape, axis)) * others
+
+    return np.prod(x, axis=axis, keepdims=keepdims), rule
+
+
+@op
+def logsumexp(x, axis=None, keepdims: bool = False):
+    """``log(sum(exp(x)))`` over ``axis``, without overflow."""
+    # NOTE: own rule for stability: the composite would overflow in exp for large x.
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = out.reshape(np.sum(x, axis=axis).shape) if axis is not None else out.reshape(())
+
+    def rule(g, out, x):
+        keep = _keep_shape(x.shape, axis)
+        return g.reshape(keep) * np.exp(x - out.reshape(keep))
+
+    return out, rule
+
+
+@op(saves="out")
+def softmax(x, axis: int = -1):
+    """``exp(x) / sum(exp(x))`` along ``axis``."""
+    # NOTE: own rule: the composite's graph would be larger and less stable.
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    out = e / np.sum(e, axis=axis, keepdims=True)
+    return out, lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True))
+
+
+@op(saves="out")
+def log_softmax(x, axis: int = -1):
+    """``x - logsumexp(x)`` along ``axis``."""
+    # NOTE: own rule for stability (no log of an underflowed softmax).
+    z = x - np.max(x, axis=axis, keepdims=True)
+    out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return out, lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+
+
+# -------------------------------------------------------------------- shape
+@op(saves=None, view=True)
+def reshape(x, /, shape):
+    """Give a new shape (one dimension may be -1)."""
+    return np.reshape(x, shape), lambda g, out, x: g.reshape(x.shape)
+
+
+@op(saves=None, view=True)
+def transpose(x, axes=None):
+    """Permute axes (reverse them by default)."""
+    inverse = None if axes is None else tuple(int(i) for i in np.argsort(axes))
+    return np.transpose(x, axes), lambda g, out, x: g.transpose(inverse)
+
+
+def swapaxes(x, axis1: int, axis2: int):
+    """Interchange two axes."""
+    x = _tensor(x)
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, tuple(axes))
+
+
+def flatten(x):
+    """A 1-d copy of the values (as ``ndarray.flatten``)."""
+    return reshape(x, (-1,))
+
+
+def squeeze(x, axis=None):
+    """Remove axes of length one."""
+    x = _tensor(x)
+    return reshape(x, np.squeeze(x._data, axis).shape)
+
+
+def expand_dims(x, axis):
+    """Insert axes of length one at ``axis`` (int or tuple)."""
+    x = _tensor(x)
+    return reshape(x, np.expand_dims(x._data, axis).shape)
+
+
+@op(saves=None, view=True)
+def broadcast_to(x, /, shape):
+    """Broadcast to ``shape``; the gradient is summed back over the broadcast axes."""
+    return np.broadcast_to(x, shape), _pass
+
+
+def _index_arrays(index):
+    """Unwrap Tensors and lists in an index; boolean masks become their integer indices."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    parts = []
+    for part in index:
+        if isinstance(part, Tensor):
+            part = part._data
+        elif isinstance(part, list):
+            part = np.asarray(part)
+        if isinstance(part, np.ndarray) and part.dtype == bool and part.ndim:
+            parts.extend(np.nonzero(part))
+        else:
+            parts.append(part)
+    return tuple(parts)
+
+
+def _is_basic(index: tuple) -> bool:
+    """True when indexing gives a view with no repeated element (no integer arrays)."""
+    return builtins.all(
+        part is None or part is Ellipsis or isinstance(part, slice)
+        or (isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)))
+        for part in index
+    )
+
+
+def _unindex(g, shape: tuple, index: tuple):
+    """The adjoint of indexing: ``g`` added into zeros of ``shape`` at ``index``."""
+    if isinstance(g, Tensor):
+        return _scatter(g, shape, index)
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)  # repeated indices add up
+    return out
+
+
+@op(saves=None)
+def _scatter(g, /, shape, index):
+    return _unindex(g, shape, index), lambda gg, out, g: gg[index]
+
+
+@op(saves=None, view=True)
+def _getitem(x, /, index):
+    return x[index], lambda g, out, x: _unindex(g, x.shape, index)
+
+
+def getitem(x, index):
+    """``x[index]`` with numpy's basic and advanced indexing; repeated indices add their gradients."""
+    return _getitem(x, _index_arrays(index))
+
+
+@op(saves=None)
+def _concatenate(*xs, axis=0):
+    ax = axis % np.ndim(xs[0])
+    lengths = [np.shape(x)[ax] for x in xs]
+    ends = np.cumsum(lengths)
+    rules = []
+    for start, end in zip(ends - lengths, ends):
+        part = (slice(None),) * ax + (slice(int(start), int(end)),)
+        rules.append(lambda g, out, *xs, part=part: g[part])
+    return np.concatenate(xs, axis=axis), tuple(rules)
+
+
+def concatenate(arrays: Sequence, axis: int = 0):
+    """Join a sequence of tensors along an existing axis."""
+    if len(arrays) == 0:
+        raise ValueError("concatenate needs at least one tensor")
+    return _concatenate(*arrays, axis=axis)
+
+
+def stack(arrays: Sequence, axis: int = 0):
+    """Join a sequence of same-shaped tensors along a new axis."""
+    if len(arrays) == 0:
+        raise ValueError("stack needs at least one tensor")
+    shapes = {np.shape(a._data if isinstance(a, Tensor) else a) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+def split(x, indices_or_sections, axis: int = 0) -> list:
+    """Split into a list of tensors (as ``np.split``)."""
+    x = _tensor(x)
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError(f"split: axis of length {n} does not divide into {indices_or_sections} equal parts")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
+    else:
+        bounds = [0, *indices_or_sections, n]
+    lead = (slice(None),) * (axis % x.ndim)
+    return [x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@op(saves=None)
+def pad(x, /, pad_width, mode: str = "constant", constant_values=0):
+    """Pad with a constant (numpy's ``pad`` in ``mode="constant"``)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
+    inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x)))
+    return np.pad(x, pad_width, mode="constant", constant_values=constant_values), lambda g, out, x: g[inner]
+
+
+# ------------------------------------------------------------------- einsum
+def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
+    """Explicit subscripts for each operand and the output, with ``...`` spelled out."""
+    subscripts = subscripts.replace(" ", "")
+    ins, arrow, out = subscripts.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {len(terms)} subscript terms for {len(shapes)} operands")
+    spare = [c for c in string.ascii_letters if c not in subscripts]
+    widest = 0
+    for i, term in enumerate(terms):
+        if "..." in term:
+            width = len(shapes[i]) - (len(term) - 3)
+            widest = builtins.max(widest, width)
+    ell = "".join(spare[:widest])
+    terms = [t.replace("...", ell[widest - (len(s) - (len(t) - 3)):]) if "..." in t else t
+             for t, s in zip(terms, shapes)]
+    if not arrow:
+        letters = "".join(terms)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    return terms, out
+
+
+@op(saves="inputs")
+def _einsum(*xs, subscripts):
+    terms, out_term = _einsum_parse(subscripts, [np.shape(x) for x in xs])
+    sizes = {c: s for t, x in zip(terms, xs) for c, s in zip(t, np.shape(x))}
+    used = "".join(terms) + out_term
+
+    def rule_for(k):
+        term = terms[k]
+        others = [t for i, t in enumerate(terms) if i != k]
+        available = set(out_term).union(*others)
+        unique = "".join(dict.fromkeys(term))
+        reached = "".join(c for c in unique if c in available)
+
+        def rule(g, out, *xs):
+            rest = [x for i, x in enumerate(xs) if i != k]
+            r = np.einsum(",".join([out_term, *others]) + "->" + reached, g, *rest)
+            if reached != unique:  # letters summed in this operand alone: broadcast back
+                r = r.reshape([sizes[c] if c in reached else 1 for c in unique])
+                r = np.broadcast_to(r, [sizes[c] for c in unique])
+            if unique != term:  # repeated letters (a diagonal): put r on that diagonal
+                spare = iter(c for c in string.ascii_letters if c not in used)
+                full, eyes, eye_terms = "", [], []
+                for c in term:
+                    if c in full:
+                        fresh = next(spare)
+                        eye_terms.append(c + fresh)
+                        eyes.append(np.eye(sizes[c], dtype=g.dtype))
+                        c = fresh
+                    full += c
+                r = np.einsum(",".join([unique, *eye_terms]) + "->" + full, r, *eyes)
+            return r
+
+        return rule
+
+    return np.einsum(subscripts, *xs), tuple(rule_for(k) for k in range(len(xs)))
+
+
+def einsum(subscripts: str, *operands):
+    """Einstein summation (numpy's ``einsum``, including ``...`` and repeated letters)."""
+    return _einsum(*operands, subscripts=subscripts)
+
+
+# ---------------------------------------------------- no gradient (0 a.e.)
+def _constant(ufunc):
+    def fn(*args):
+        return Tensor._make(np.asarray(ufunc(*(a._data if isinstance(a, Tensor) else a for a in args))))
+
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"``np.{ufunc.__name__}`` on tensors; the result carries no gradient."
+    return fn
+
+
+equal = _constant(np.equal)
+not_equal = _constant(np.not_equal)
+less = _constant(np.less)
+less_equal = _constant(np.less_equal)
+greater = _constant(np.greater)
+greater_equal = _constant(np.greater_equal)
+logical_and = _constant(np.logical_and)
+logical_or = _constant(np.logical_or)
+logical_not = _constant(np.logical_not)
+sign = _constant(np.sign)
+
+
+# ------------------------------------------------- numpy protocol dispatch
+_UFUNCS = {
+    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide,
+    np.power: power, np.negative: negative, np.matmul: matmul, np.exp: exp, np.log: log,
+    np.sqrt: sqrt, np.absolute: abs, np.sin: sin, np.cos: cos, np.tanh: tanh,
+    np.maximum: maximum, np.minimum: minimum,
+    np.square: lambda x: multiply(x, x), np.reciprocal: lambda x: divide(1, x),
+    np.positive: lambda x: x,
+}
+# ufuncs whose derivative is zero wherever it exists, or whose output is boolean
+_CONSTANT_UFUNCS = {
+    np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.sign, np.floor,
+    np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite, np.signbit,
+}
+_FUNCTIONS = {
+    np.sum: sum, np.mean: mean, np.max: max, np.min: min, np.amax: max, np.amin: min,
+    np.var: var, np.std: std, np.prod: prod, np.reshape: reshape, np.transpose: transpose,
+    np.swapaxes: swapaxes, np.expand_dims: expand_dims, np.squeeze: squeeze,
+    np.broadcast_to: broadcast_to, np.concatenate: concatenate, np.stack: stack,
+    np.split: split, np.pad: pad, np.einsum: einsum, np.where: where, np.clip: clip,
+    np.matmul: matmul, np.ravel: flatten,
+}
+# functions whose result carries no gradient; they may read values of any tensor
+_VALUE_FUNCTIONS = {
+    np.allclose, np.isclose, np.array_equal, np.array_equiv, np.shape, np.ndim, np.size,
+    np.argmax, np.argmin, np.argsort, np.nonzero, np.count_nonzero, np.any, np.all,
+    np.result_type, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copyto,
+}
+
+
+def _unwrap(args):
+    """Replace tensors (also inside lists and tuples) by their arrays; report if any records."""
+    needs_grad = False
+
+    def one(a):
+        nonlocal needs_grad
+        if isinstance(a, Tensor):
+            needs_grad = needs_grad or a.requires_grad
+            return a._data
+        if isinstance(a, (list, tuple)):
+            return type(a)(one(b) for b in a)
+        return a
+
+    return [one(a) for a in args], needs_grad
+
+
+def _array_ufunc(ufunc, method, inputs, kwargs):
+    if method == "__call__" and not kwargs:
+        fn = _UFUNCS.get(ufunc)
+        if fn is not None:
+            return fn(*inputs)
+    values, needs_grad = _unwrap(inputs)
+    kw_values, kw_grad = _unwrap(list(kwargs.values()))
+    if "out" in kwargs and any(isinstance(o, Tensor) for o in kwargs["out"]):
+        raise TypeError(f"np.{ufunc.__name__}(..., out=tensor) is not supported; assign the result instead")
+    if (needs_grad or kw_grad) and _mode.enabled and ufunc not in _CONSTANT_UFUNCS:
+        raise TypeError(
+            f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} has no derivative rule in "
+            "autodiff; build it from the ops that have one, define it with @ad.op, or apply it to "
+            "t.detach() if no gradient should flow"
+        )
+    result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values)))
+    if isinstance(result, tuple):
+        return tuple(Tensor._make(np.asarray(r)) for r in result)
+    return Tensor._make(np.asarray(result))
+
+
+def _array_function(func, args, kwargs):
+    fn = _FUNCTIONS.get(func)
+    if fn is not None:
+        return fn(*args, **kwargs)
+    values, needs_grad = _unwrap(args)
+    kw_values, kw_grad = _unwrap(list(kwargs.values()))
+    if (needs_grad or kw_grad) and _mode.enabled and func not in _VALUE_FUNCTIONS:
+        raise TypeError(
+            f"np.{func.__name__} has no derivative rule in autodiff; build it from the ops that have "
+            "one, define it with @ad.op, or call it on t.detach() / np.asarray(t) if no gradient "
+            "should flow"
+        )
+    return func(*values, **dict(zip(kwargs, kw_values)))

@@ -92,58 +92,57 @@ def _store_grad(t: Tensor, g, create: bool) -> None:
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-           retain: bool, create: bool) -> dict:
-    """Run the reverse sweep; return {id(target): adjoint} (targets given) or fill ``.grad``."""
-    consumers: dict[int, int] = {}
+           retain: bool, create: bool) -> dict | None:
+    """Run the reverse sweep; fill ``.grad`` of leaves, or return {target: adjoint}.
+
+    Dictionaries are keyed by the tensors themselves: their hash is their identity,
+    and a lookup never reaches ``Tensor.__eq__`` because identity is tried first.
+    """
+    consumers: dict[Tensor, int] = {}
     stack = list(roots)
     while stack:
         node = stack.pop()._node
         if node is None:
             continue
-        if node.freed:
+        if node.rules is None:
             raise _freed_error(node)
         inputs = node.inputs
         for i in node.needs:
             parent = inputs[i]
-            key = id(parent)
-            count = consumers.get(key)
+            count = consumers.get(parent)
             if count is None:
-                consumers[key] = 1
+                consumers[parent] = 1
                 stack.append(parent)
             else:
-                consumers[key] = count + 1
+                consumers[parent] = count + 1
 
-    adjoint: dict[int, Any] = {}
+    adjoint: dict[Tensor, Any] = {}
     ready = []
     for root, seed in zip(roots, seeds):
-        key = id(root)
-        if key in adjoint:
-            adjoint[key] = adjoint[key] + seed
+        if root in adjoint:
+            adjoint[root] = adjoint[root] + seed
         else:
-            adjoint[key] = seed
-            if key not in consumers:
+            adjoint[root] = seed
+            if root not in consumers:
                 ready.append(root)
-    found = None if targets is None else {id(t): None for t in targets}
-    accumulate = targets is None
+    found = None if targets is None else dict.fromkeys(targets)
+    pop_adjoint, pop_ready, push_ready = adjoint.pop, ready.pop, ready.append
 
     previous = _mode.enabled
     _mode.enabled = create
     try:
         while ready:
-            t = ready.pop()
-            key = id(t)
-            g = adjoint.pop(key, None)
+            t = pop_ready()
+            g = pop_adjoint(t, None)
             if g is not None and t._hooks:
                 g = _run_hooks(t, g, create)
-            if found is not None and key in found:
-                found[key] = g
+            if found is not None and t in found:
+                found[t] = g
             node = t._node
             if node is None:
-                if accumulate and g is not None:
+                if found is None and g is not None:
                     _store_grad(t, g, create)
                 continue
-            if accumulate and t._retain and g is not None:
-                _store_grad(t, g, create)
             inputs = node.inputs
             if g is not None:
                 rules = node.rules
@@ -151,10 +150,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                 out = t if create else t._data
             for i in node.needs:
                 parent = inputs[i]
-                pkey = id(parent)
-                rule = rules[i] if g is not None else None
-                if rule is not None:
-                    gi = rule(g, out, *args)
+                if g is not None and rules[i] is not None:
+                    gi = rules[i](g, out, *args)
                     if gi is not None:
                         if create:
                             if not isinstance(gi, Tensor):
@@ -166,14 +163,14 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                             gi = _unbroadcast(gi, pdata.shape, node, i)
                         if gi.dtype != pdata.dtype:
                             gi = gi.astype(pdata.dtype)
-                        if pkey in adjoint:
-                            adjoint[pkey] = adjoint[pkey] + gi
+                        if parent in adjoint:
+                            adjoint[parent] = adjoint[parent] + gi
                         else:
-                            adjoint[pkey] = gi
-                count = consumers[pkey] - 1
-                consumers[pkey] = count
-                if count == 0:
-                    ready.append(parent)
+                            adjoint[parent] = gi
+                count = consumers[parent] - 1
+                consumers[parent] = count
+                if not count:
+                    push_ready(parent)
             if not retain:
                 node.release()
     finally:
@@ -227,10 +224,10 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
             roots.append(out)
             seeds.append(_seed(out, seed, create_graph))
     retain = create_graph if retain_graph is None else retain_graph
-    found = _sweep(roots, seeds, inputs, retain, create_graph) if roots else {id(x): None for x in inputs}
+    found = _sweep(roots, seeds, inputs, retain, create_graph) if roots else dict.fromkeys(inputs)
     result = []
     for i, x in enumerate(inputs):
-        g = found[id(x)]
+        g = found[x]
         if g is None:
             if not allow_unused:
                 raise ValueError(

@@ -67,37 +67,46 @@ def _negate(g, out, *_):
     return -g
 
 
+# Rules that capture nothing are module constants: an op then allocates no
+# function objects, which keeps the garbage collector's work per node small.
+_ADD = (_pass, _pass)
+_SUBTRACT = (_pass, _negate)
+_MULTIPLY = (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+_DIVIDE = (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y)
+_POWER = (
+    lambda g, out, x, y: g * y * x ** (y - 1),
+    lambda g, out, x, y: g * out * np.log(np.where(x == 0, 1, x)),
+)
+
+
 @op(saves=None)
 def add(x, y):
     """Elementwise ``x + y`` with broadcasting."""
-    return np.add(x, y), (_pass, _pass)
+    return np.add(x, y), _ADD
 
 
 @op(saves=None)
 def subtract(x, y):
     """Elementwise ``x - y`` with broadcasting."""
-    return np.subtract(x, y), (_pass, _negate)
+    return np.subtract(x, y), _SUBTRACT
 
 
 @op(saves="inputs")
 def multiply(x, y):
     """Elementwise ``x * y`` with broadcasting."""
-    return np.multiply(x, y), (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+    return np.multiply(x, y), _MULTIPLY
 
 
 @op
 def divide(x, y):
     """Elementwise ``x / y`` with broadcasting."""
-    return np.true_divide(x, y), (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y)
+    return np.true_divide(x, y), _DIVIDE
 
 
 @op
 def power(x, y):
     """Elementwise ``x ** y``. The gradient in ``y`` at ``x == 0`` is taken as 0."""
-    return np.power(x, y), (
-        lambda g, out, x, y: g * y * x ** (y - 1),
-        lambda g, out, x, y: g * out * np.log(np.where(x == 0, 1, x)),
-    )
+    return np.power(x, y), _POWER
 
 
 @op(saves=None)
@@ -106,68 +115,83 @@ def negative(x):
     return np.negative(x), _negate
 
 
+def _matmul_grad_x(g, out, x, y):
+    if y.ndim == 1:
+        return g * y if x.ndim == 1 else np.expand_dims(g, -1) * y
+    if x.ndim == 1:
+        return np.matmul(y, np.expand_dims(g, -1))[..., 0]
+    return np.matmul(g, np.swapaxes(y, -1, -2))
+
+
+def _matmul_grad_y(g, out, x, y):
+    if x.ndim == 1:
+        return g * x if y.ndim == 1 else np.expand_dims(x, -1) * np.expand_dims(g, -2)
+    if y.ndim == 1:
+        return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
+    return np.matmul(np.swapaxes(x, -1, -2), g)
+
+
+_MATMUL = (_matmul_grad_x, _matmul_grad_y)
+
+
 @op(saves="inputs")
 def matmul(x, y):
     """Matrix product with numpy's rules for 1-d operands and batch broadcasting."""
-
-    def grad_x(g, out, x, y):
-        if y.ndim == 1:
-            return g * y if x.ndim == 1 else np.expand_dims(g, -1) * y
-        if x.ndim == 1:
-            return np.matmul(y, np.expand_dims(g, -1))[..., 0]
-        return np.matmul(g, np.swapaxes(y, -1, -2))
-
-    def grad_y(g, out, x, y):
-        if x.ndim == 1:
-            return g * x if y.ndim == 1 else np.expand_dims(x, -1) * np.expand_dims(g, -2)
-        if y.ndim == 1:
-            return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
-        return np.matmul(np.swapaxes(x, -1, -2), g)
-
-    return np.matmul(x, y), (grad_x, grad_y)
+    return np.matmul(x, y), _MATMUL
 
 
 # ------------------------------------------------------------- elementwise
+_EXP = lambda g, out, x: g * out
+_LOG = lambda g, out, x: g / x
+_SQRT = lambda g, out, x: g * 0.5 / out
+_ABS = lambda g, out, x: g * np.sign(x)
+_SIN = lambda g, out, x: g * np.cos(x)
+_COS = lambda g, out, x: -g * np.sin(x)
+_TANH = lambda g, out, x: g * (1 - out * out)
+_SIGMOID = lambda g, out, x: g * out * (1 - out)
+_RELU = lambda g, out, x: np.where(out > 0, g, 0)
+
+
 @op(saves="out")
 def exp(x):
     """Elementwise ``e ** x``."""
-    return np.exp(x), lambda g, out, x: g * out
+    return np.exp(x), _EXP
 
 
 @op(saves="inputs")
 def log(x):
     """Elementwise natural logarithm."""
-    return np.log(x), lambda g, out, x: g / x
+    return np.log(x), _LOG
 
 
 @op(saves="out")
 def sqrt(x):
     """Elementwise square root."""
-    return np.sqrt(x), lambda g, out, x: g * 0.5 / out
+    return np.sqrt(x), _SQRT
 
 
 @op(saves="inputs")
 def abs(x):
     """Elementwise absolute value; its gradient at 0 is 0."""
-    return np.abs(x), lambda g, out, x: g * np.sign(x)
+    return np.abs(x), _ABS
 
 
 @op(saves="inputs")
 def sin(x):
     """Elementwise sine."""
-    return np.sin(x), lambda g, out, x: g * np.cos(x)
+    return np.sin(x), _SIN
 
 
 @op(saves="inputs")
 def cos(x):
     """Elementwise cosine."""
-    return np.cos(x), lambda g, out, x: -g * np.sin(x)
+    return np.cos(x), _COS
 
 
 @op(saves="out")
 def tanh(x):
     """Elementwise hyperbolic tangent."""
-    return np.tanh(x), lambda g, out, x: g * (1 - out * out)
+    return np.tanh(x), _TANH
 
 
 @op(saves="out")
@@ -175,13 +199,13 @@ def sigmoid(x):
     """Elementwise logistic function ``1 / (1 + e ** -x)``, accurate for large ``|x|``."""
     e = np.exp(-np.abs(x))  # never overflows
     r = 1 / (1 + e)
-    return np.where(x >= 0, r, e * r), lambda g, out, x: g * out * (1 - out)
+    return np.where(x >= 0, r, e * r), _SIGMOID
 
 
 @op(saves="out")
 def relu(x):
     """Elementwise ``max(x, 0)``; its gradient at 0 is 0."""
-    return np.maximum(x, 0), lambda g, out, x: np.where(out > 0, g, 0)
+    return np.maximum(x, 0), _RELU
 
 
 @op(saves="inputs")
@@ -206,9 +230,13 @@ def gelu(x):
     return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
 
 
-@op(saves="inputs")
-def clip(x, a_min, a_max):
+def clip(x, a_min=None, a_max=None):
     """Limit values to ``[a_min, a_max]`` (either may be None); at a bound the gradient goes to ``x``."""
+    return _clip(x, a_min, a_max)
+
+
+@op(name="clip", saves="inputs")
+def _clip(x, a_min, a_max):
 
     def grad_x(g, out, x, lo, hi):
         keep = True
@@ -686,3 +714,30 @@ def _array_function(func, args, kwargs):
             "should flow"
         )
     return func(*values, **dict(zip(kwargs, kw_values)))
+
+
+# ------------------------------------------------ Tensor operators and methods
+def _reflected(fn):
+    def method(self, other):
+        return fn(other, self)
+
+    method.__name__ = f"__r{fn.__name__}__"
+    return method
+
+
+_METHODS = {
+    "__add__": add, "__radd__": _reflected(add), "__sub__": subtract, "__rsub__": _reflected(subtract),
+    "__mul__": multiply, "__rmul__": _reflected(multiply), "__truediv__": divide,
+    "__rtruediv__": _reflected(divide), "__pow__": power, "__rpow__": _reflected(power),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul), "__neg__": negative, "__abs__": abs,
+    "__eq__": equal, "__ne__": not_equal, "__lt__": less, "__le__": less_equal, "__gt__": greater,
+    "__ge__": greater_equal, "__and__": logical_and, "__rand__": logical_and, "__or__": logical_or,
+    "__ror__": logical_or, "__invert__": logical_not, "__getitem__": getitem, "__pos__": lambda x: x,
+}
+_METHODS.update({fn.__name__: fn for fn in (
+    exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, leaky_relu, gelu, softplus, clip, maximum,
+    minimum, matmul, sum, mean, max, min, var, std, prod, logsumexp, softmax, log_softmax, swapaxes,
+    flatten, squeeze, expand_dims, broadcast_to, astype, split,
+)})
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)

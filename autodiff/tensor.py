@@ -21,6 +21,7 @@ Decisions recorded here (see DESIGN.md):
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -60,28 +61,20 @@ class _SavedArray(np.ndarray):
 
 
 class Node:
-    """How a tensor was made: op name, operands, their raw values and one rule each."""
+    """How a tensor was made: op name, operands, their raw values and one rule each.
 
-    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks", "freed", "where")
+    ``needs`` lists the operands that require grad; ``locks`` the saved values it
+    protects. ``rules`` is None once backward has released the node.
+    """
 
-    def __init__(self, op, inputs, vals, rules, needs):
-        self.op = op
-        self.inputs = inputs
-        self.vals = vals
-        self.rules = rules
-        self.needs = needs
-        self.locks = ()
-        self.freed = False
-        self.where = None
+    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks")
 
     def release(self) -> None:
         """Free what backward needed: operands, saved values, rules, locks."""
         for lock in self.locks:
             lock.count -= 1
-        self.locks = ()
-        self.inputs = self.vals = ()
+        self.locks = self.inputs = self.vals = ()
         self.rules = None
-        self.freed = True
 
 
 class _SavingNode(Node):
@@ -115,7 +108,7 @@ class Tensor:
     Tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "_retain", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -129,7 +122,6 @@ class Tensor:
         self._node = None
         self._lock = None
         self._hooks = None
-        self._retain = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -143,7 +135,6 @@ class Tensor:
         t._node = node
         t._lock = None
         t._hooks = None
-        t._retain = False
         return t
 
     # ----------------------------------------------------------- attributes
@@ -195,6 +186,7 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
+        """The tensor with its axes reversed."""
         return _ops.transpose(self)
 
     def item(self) -> float:
@@ -238,10 +230,12 @@ class Tensor:
         return out
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor on backward."""
+        """Keep ``.grad`` for this non-leaf tensor on backward (accumulating, as a leaf's)."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
-        self._retain = True
+        if self._node is None or any(isinstance(h, _RetainGrad) for h in self._hooks or ()):
+            return
+        self.register_hook(_RetainGrad(self))
 
     def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "_HookHandle":
         """Call ``hook(grad)`` when this tensor's gradient is computed.
@@ -314,82 +308,8 @@ class Tensor:
         self._check_writable("assign into")
         self._data[_ops._index_arrays(index)] = value._data if isinstance(value, Tensor) else value
 
-    # ------------------------------------------------------------ operators
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.subtract(self, other)
-
-    def __rsub__(self, other):
-        return _ops.subtract(other, self)
-
-    def __mul__(self, other):
-        return _ops.multiply(self, other)
-
-    def __rmul__(self, other):
-        return _ops.multiply(other, self)
-
-    def __truediv__(self, other):
-        return _ops.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.divide(other, self)
-
-    def __pow__(self, other):
-        return _ops.power(self, other)
-
-    def __rpow__(self, other):
-        return _ops.power(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __neg__(self):
-        return _ops.negative(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __eq__(self, other):  # type: ignore[override]
-        return _ops.equal(self, other)
-
-    def __ne__(self, other):  # type: ignore[override]
-        return _ops.not_equal(self, other)
-
-    def __lt__(self, other):
-        return _ops.less(self, other)
-
-    def __le__(self, other):
-        return _ops.less_equal(self, other)
-
-    def __gt__(self, other):
-        return _ops.greater(self, other)
-
-    def __ge__(self, other):
-        return _ops.greater_equal(self, other)
-
-    def __and__(self, other):
-        return _ops.logical_and(self, other)
-
-    __rand__ = __and__
-
-    def __or__(self, other):
-        return _ops.logical_or(self, other)
-
-    __ror__ = __or__
-
-    def __invert__(self):
-        return _ops.logical_not(self)
+    # Operators and the methods named after ops are attached by autodiff.ops
+    # (the table at its end): each is the op itself, with no delegating call.
 
     __hash__ = object.__hash__
 
@@ -432,111 +352,27 @@ class Tensor:
     def __array_function__(self, func, types, args, kwargs):
         return _ops._array_function(func, args, kwargs)
 
-    # methods of the same names as the ops (numpy spelling)
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def sin(self):
-        return _ops.sin(self)
-
-    def cos(self):
-        return _ops.cos(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def leaky_relu(self, negative_slope=0.01):
-        return _ops.leaky_relu(self, negative_slope)
-
-    def gelu(self):
-        return _ops.gelu(self)
-
-    def softplus(self):
-        return _ops.softplus(self)
-
-    def clip(self, a_min=None, a_max=None):
-        return _ops.clip(self, a_min, a_max)
-
-    def maximum(self, other):
-        return _ops.maximum(self, other)
-
-    def minimum(self, other):
-        return _ops.minimum(self, other)
-
-    def matmul(self, other):
-        return _ops.matmul(self, other)
-
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return _ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def prod(self, axis=None, keepdims=False):
-        return _ops.prod(self, axis=axis, keepdims=keepdims)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
-
-    def softmax(self, axis=-1):
-        return _ops.softmax(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return _ops.log_softmax(self, axis=axis)
-
+    # methods whose signature differs from the op's
     def reshape(self, *shape):
         return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes):
         return _ops.transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
-    def swapaxes(self, axis1, axis2):
-        return _ops.swapaxes(self, axis1, axis2)
 
-    def flatten(self):
-        return _ops.flatten(self)
+class _RetainGrad:
+    """The hook behind ``retain_grad``: refers to its tensor weakly (no cycle)."""
 
-    def squeeze(self, axis=None):
-        return _ops.squeeze(self, axis)
+    __slots__ = ("ref",)
 
-    def expand_dims(self, axis):
-        return _ops.expand_dims(self, axis)
+    def __init__(self, t: Tensor) -> None:
+        self.ref = weakref.ref(t)
 
-    def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape)
-
-    def astype(self, dtype):
-        return _ops.astype(self, dtype)
-
-    def split(self, indices_or_sections, axis=0):
-        return _ops.split(self, indices_or_sections, axis)
+    def __call__(self, g: Tensor) -> None:
+        t = self.ref()
+        if t is not None:
+            fresh = g if g.requires_grad else Tensor._make(np.array(g._data))
+            t.grad = fresh if t.grad is None else t.grad + fresh
 
 
 class _HookHandle:
@@ -551,39 +387,46 @@ class _HookHandle:
 
 
 # ---------------------------------------------------------------- recording
-def _record(name: str, out: Any, operands: tuple, vals: tuple, rules: Any, saves: str, view: bool) -> Tensor:
-    """Wrap ``out`` in a Tensor and, when recording, attach the node that made it."""
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if not _mode.enabled or not _is_float(out.dtype):
-        return Tensor._make(out)
-    needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
-    if not needs:
-        return Tensor._make(out)
-    if not isinstance(rules, tuple):
+_new = object.__new__
+
+
+def _wrap(data: np.ndarray) -> Tensor:
+    """A tensor of ``data`` outside any graph (the hot path of every op)."""
+    t = _new(Tensor)
+    t._data = data
+    t.grad = t._node = t._lock = t._hooks = None
+    t.requires_grad = False
+    return t
+
+
+def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
+            saves: str | None, view: bool) -> Tensor:
+    """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read."""
+    if type(rules) is not tuple:
         rules = (rules,)
     if len(rules) != len(operands):
         raise TypeError(
             f"op '{name}' returned {len(rules)} derivative rule(s) for {len(operands)} operand(s); "
             "return one rule per positional operand (None where it has no gradient)"
         )
-    node = (_SavingNode if saves else Node)(name, operands, vals, rules, needs)
-    result = Tensor._make(out, node)
+    node = _new(_SavingNode if saves else Node)
+    node.op, node.inputs, node.vals, node.rules, node.needs, node.locks = name, operands, vals, rules, needs, ()
+    t = _new(Tensor)
+    t._data = out
+    t.grad = t._lock = t._hooks = None
+    t.requires_grad = True
+    t._node = node
     if view:
-        result._lock = operands[0]._shared_lock()
+        t._lock = operands[0]._shared_lock()
     if saves:
-        locks = []
-        if saves != "out":
-            for a in operands:
-                if isinstance(a, Tensor):
-                    locks.append(a._shared_lock())
+        locks = [a._shared_lock() for a in operands if isinstance(a, Tensor)] if saves != "out" else []
         if saves != "inputs":
-            locks.append(result._shared_lock())
+            locks.append(t._shared_lock())
         for lock in locks:
             lock.count += 1
             lock.op = name
         node.locks = tuple(locks)
-    return result
+    return t
 
 
 def _count_operands(fn: Callable) -> int | None:
@@ -652,21 +495,39 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
 
     if n == 1:
         def wrapper(x, *args, **kwargs):
-            val = x._data if isinstance(x, Tensor) else x
+            if isinstance(x, Tensor):
+                val, rec = x._data, x.requires_grad
+            else:
+                val, rec = x, False
             try:
                 out, rules = fn(val, *args, **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, (val,), e) from e
-            return _record(opname, out, (x,), (val,), rules, saves, view)
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            if rec and _mode.enabled and out.dtype.kind == "f":
+                return _attach(opname, out, (x,), (val,), rules, (0,), saves, view)
+            return _wrap(out)
     elif n == 2:
         def wrapper(x, y, *args, **kwargs):
-            vx = x._data if isinstance(x, Tensor) else x
-            vy = y._data if isinstance(y, Tensor) else y
+            if isinstance(x, Tensor):
+                vx, rx = x._data, x.requires_grad
+            else:
+                vx, rx = x, False
+            if isinstance(y, Tensor):
+                vy, ry = y._data, y.requires_grad
+            else:
+                vy, ry = y, False
             try:
                 out, rules = fn(vx, vy, *args, **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, (vx, vy), e) from e
-            return _record(opname, out, (x, y), (vx, vy), rules, saves, view)
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
+                needs = (0, 1) if rx and ry else (0,) if rx else (1,)
+                return _attach(opname, out, (x, y), (vx, vy), rules, needs, saves, view)
+            return _wrap(out)
     else:
         def wrapper(*args, **kwargs):
             k = len(args) if n is None else n
@@ -676,7 +537,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out, rules = fn(*vals, *args[k:], **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, vals, e) from e
-            return _record(opname, out, operands, vals, rules, saves, view)
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
+            if needs and _mode.enabled and out.dtype.kind == "f":
+                return _attach(opname, out, operands, vals, rules, needs, saves, view)
+            return _wrap(out)
 
     wrapper.__name__ = wrapper.__qualname__ = opname
     wrapper.__doc__ = fn.__doc__

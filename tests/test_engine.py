@@ -1,0 +1,348 @@
+"""The reverse sweep's semantics: accumulation, retain/create graph, hooks, grad mode, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.tensor import Tensor
+
+
+def test_issue_example():
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = ad.tensor([0.5, -0.5], requires_grad=True)
+    loss = ((x @ x.T + b).tanh() ** 2).mean()
+    loss.backward()
+    assert isinstance(x.grad, ad.Tensor) and x.grad.shape == (2, 2) and b.grad.shape == (2,)
+    assert ad.gradcheck(lambda x, b: ((x @ x.T + b).tanh() ** 2).mean(), (x, b))
+
+
+def test_matches_the_chain_rule_by_hand():
+    # y = tanh(w x + b), dy/dw = (1 - y^2) x, dy/db = 1 - y^2
+    w, b = ad.tensor(0.7, requires_grad=True), ad.tensor(-0.2, requires_grad=True)
+    x = 1.5
+    y = (w * x + b).tanh()
+    y.backward()
+    local = 1 - np.tanh(0.7 * 1.5 - 0.2) ** 2
+    assert w.grad.item() == pytest.approx(local * x, rel=1e-15)
+    assert b.grad.item() == pytest.approx(local, rel=1e-15)
+
+
+def test_adjoint_sums_over_all_consumers():
+    x = ad.tensor(2.0, requires_grad=True)
+    y = x * x + x.sin() * x + 3 * x  # x has five consumers
+    y.backward()
+    assert x.grad.item() == pytest.approx(2 * 2 + np.cos(2) * 2 + np.sin(2) + 3, rel=1e-14)
+
+
+def test_leaves_accumulate_across_backward_calls_and_nonleaves_keep_no_grad():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    (h * h).sum().backward()
+    first = x.grad.numpy().copy()
+    np.testing.assert_allclose(first, 18 * x.numpy())
+    assert h.grad is None
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), first + 2 * x.numpy())
+
+
+def test_retain_grad_keeps_a_nonleaf_gradient():
+    x = ad.tensor([1.0, -2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+
+
+def test_second_backward_through_a_freed_graph_raises():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already freed.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_repeat_with_the_same_result():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * x).sum()
+    (g1,) = ad.gradients(y, x, retain_graph=True)
+    (g2,) = ad.gradients(y, x)
+    np.testing.assert_array_equal(g1.numpy(), g2.numpy())
+
+
+def test_gradients_does_not_touch_grad_attributes():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = ad.gradients((x * x).sum(), x)
+    assert x.grad is None
+    np.testing.assert_array_equal(g.numpy(), [2.0, 4.0])
+
+
+def test_gradients_of_an_intermediate_and_unused_inputs():
+    x = ad.tensor(1.5, requires_grad=True)
+    unused = ad.tensor(1.0, requires_grad=True)
+    h = x * x
+    y = h.sin()
+    gh, gu = ad.gradients(y, (h, unused), allow_unused=True)
+    assert gh.item() == pytest.approx(np.cos(2.25)) and gu is None
+    with pytest.raises(ValueError, match="not used"):
+        ad.gradients(x * 2, unused)
+
+
+@pytest.mark.parametrize(
+    "fn, derivatives",
+    [
+        (lambda x: x.sin(), [np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x)]),
+        (lambda x: x.tanh(), [lambda x: 1 - np.tanh(x) ** 2,
+                              lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2),
+                              lambda x: (6 * np.tanh(x) ** 2 - 2) * (1 - np.tanh(x) ** 2)]),
+        (lambda x: x ** 3, [lambda x: 3 * x ** 2, lambda x: 6 * x, lambda x: 6 + 0 * x]),
+        (lambda x: x.exp() * x, [lambda x: np.exp(x) * (x + 1), lambda x: np.exp(x) * (x + 2),
+                                 lambda x: np.exp(x) * (x + 3)]),
+    ],
+)
+def test_higher_order_derivatives_match_closed_forms(fn, derivatives):
+    values = np.array([-1.3, 0.2, 0.9])
+    x = ad.tensor(values, requires_grad=True)
+    y = fn(x)
+    for closed_form in derivatives:
+        (y,) = ad.gradients(y.sum(), x, create_graph=True)
+        np.testing.assert_allclose(y.numpy(), closed_form(values), rtol=1e-12, atol=1e-12)
+
+
+def test_backward_with_create_graph_fills_grad_with_a_differentiable_tensor():
+    x = ad.tensor(0.5, requires_grad=True)
+    (x ** 4).backward(create_graph=True)
+    assert x.grad.requires_grad and x.grad.item() == pytest.approx(4 * 0.5 ** 3)
+    (g2,) = ad.gradients(x.grad, x)
+    assert g2.item() == pytest.approx(12 * 0.5 ** 2)
+
+
+def test_hook_sees_and_may_replace_the_gradient():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    seen = []
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))
+    handle = h.register_hook(lambda g: g * 10)
+    (h * h).sum().backward(retain_graph=True)
+    np.testing.assert_array_equal(seen[0], 2 * h.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), 10 * 2 * 2 * h.numpy())
+    handle.remove()
+    x.grad = None
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * 2 * h.numpy())
+
+
+def test_hook_on_a_leaf_changes_what_is_accumulated():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 0)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+
+
+def test_no_grad_and_enable_grad():
+    w = ad.tensor([1.0], requires_grad=True)
+    with ad.no_grad():
+        y = w * 2
+        with ad.enable_grad():
+            z = w * 2
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad and not z.is_leaf
+
+    @ad.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(w).requires_grad and ad.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph_and_shares_values():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    y = (x * d).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), d.numpy())
+
+
+def test_the_first_order_sweep_creates_no_tensor_per_node(monkeypatch):
+    x = ad.tensor(np.linspace(-1, 1, 8), requires_grad=True)
+    y = x
+    for _ in range(100):
+        y = (y * 1.01 + 0.1).tanh()
+    loss = y.sum()
+    made = []
+    original = Tensor._make.__func__
+    monkeypatch.setattr(Tensor, "_make", classmethod(lambda cls, *a: made.append(1) or original(cls, *a)))
+    loss.backward()
+    assert len(made) == 1  # the leaf's .grad, nothing per node
+
+
+def test_numpy_interop():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    assert isinstance(np.asarray(x), np.ndarray)
+    y = np.array([3.0, 4.0]) * x  # an ndarray on the left defers to the tensor
+    z = np.exp(x) + np.sum(x)  # numpy functions dispatch to the differentiable ops
+    assert isinstance(y, ad.Tensor) and isinstance(z, ad.Tensor)
+    (y + z).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0] + np.exp([1.0, 2.0]) + 2)
+    with pytest.raises(TypeError, match="arctan has no derivative rule"):
+        np.arctan(x)
+    with pytest.raises(TypeError, match="cumsum has no derivative rule"):
+        np.cumsum(x)
+    assert np.allclose(x, [1.0, 2.0])  # functions that give no gradient still read values
+    np.testing.assert_array_equal(np.cumsum(x.detach()), [1.0, 3.0])
+
+
+def test_custom_op_in_a_few_lines():
+    @ad.op
+    def softsign(x):
+        return x / (1 + np.abs(x)), lambda g, out, x: g / (1 + np.abs(x)) ** 2
+
+    x = ad.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+    assert softsign(x).op == "softsign"
+    assert ad.gradcheck(lambda x: softsign(x).sum(), (x,))
+    assert ad.gradgradcheck(lambda x: softsign(x), (x,))  # the same rule serves second order
+
+
+def test_custom_op_with_options_and_two_operands():
+    @ad.op
+    def scaled_dot(x, y, /, scale=1.0):
+        return scale * np.dot(x, y), (lambda g, out, x, y: g * scale * y, lambda g, out, x, y: g * scale * x)
+
+    x, y = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor([3.0, -1.0], requires_grad=True)
+    assert ad.gradcheck(lambda x, y: scaled_dot(x, y, scale=0.5), (x, y))
+
+
+def test_dtype_rules():
+    x32 = ad.tensor([1.0, 2.0], dtype=np.float32, requires_grad=True)
+    assert ad.tensor([1.0]).dtype == np.float64 and ad.tensor([1]).dtype == np.int64
+    y = (x32 * 2.5 + 1).exp().sum()  # Python scalars do not upcast float32
+    assert y.dtype == np.float32
+    y.backward()
+    assert x32.grad.dtype == np.float32
+    x64 = ad.tensor([1.0, 2.0], requires_grad=True)
+    (x32 * x64).sum().backward()  # mixed: the result is float64, each gradient its input's dtype
+    assert x32.grad.dtype == np.float32 and x64.grad.dtype == np.float64
+
+
+def test_float32_stays_float32_in_every_adjoint():
+    x = ad.tensor(np.linspace(-1, 1, 12).reshape(3, 4), dtype=np.float32, requires_grad=True)
+    w = ad.tensor(np.ones((4, 2)), dtype=np.float32, requires_grad=True)
+    seen = []
+    h = ad.gelu(x @ w).softmax()
+    h.register_hook(lambda g: seen.append(g.dtype))
+    m = ad.max(ad.log_softmax(h * 3.0) + ad.var(h, axis=0), axis=1)
+    m.register_hook(lambda g: seen.append(g.dtype))
+    ad.logsumexp(m / 7).backward()
+    assert seen == [np.float32, np.float32] and x.grad.dtype == w.grad.dtype == np.float32
+
+
+def test_scalars_and_zero_dimensional_tensors():
+    x = ad.tensor(3.0, requires_grad=True)
+    y = x * x
+    assert y.shape == () and isinstance(y.data, np.ndarray)
+    y.backward()
+    assert x.grad.item() == 6.0 and x.grad.shape == ()
+
+
+def test_tensor_copies_its_input():
+    a = np.array([1.0, 2.0])
+    t = ad.tensor(a)
+    a[0] = 100.0
+    assert t.numpy()[0] == 1.0
+
+
+# -------------------------------------------------------------- clear errors
+def test_error_backward_on_a_nonscalar_without_seed():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(2,\) needs a seed gradient.*grad="):
+        (x * 2).backward()
+    (x * 2).backward(np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 20.0])
+
+
+def test_error_backward_on_a_tensor_without_graph():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ad.tensor(1.0).backward()
+
+
+def test_error_requires_grad_on_an_integer_tensor():
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients.*int64"):
+        ad.tensor([1, 2], requires_grad=True)
+
+
+def test_error_shape_mismatch_names_the_op_and_shapes():
+    a, b = ad.tensor(np.ones((2, 3))), ad.tensor(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"matmul: operands of shapes \(2, 3\) and \(4, 5\)"):
+        a @ b
+    with pytest.raises(ValueError, match=r"add: operands of shapes \(2, 3\) and \(4, 5\)"):
+        a + b
+
+
+def test_error_custom_rule_with_the_wrong_number_of_gradients():
+    @ad.op
+    def bad(x, y):
+        return x * y, lambda g, out, x, y: g
+
+    with pytest.raises(TypeError, match="op 'bad' returned 1 derivative rule.*2 operand"):
+        bad(ad.tensor(1.0, requires_grad=True), ad.tensor(2.0))
+
+
+def test_error_custom_rule_with_the_wrong_shape():
+    @ad.op
+    def bad(x):
+        return x.sum(), lambda g, out, x: np.ones(x.size + 1)
+
+    with pytest.raises(ValueError, match=r"rule of op 'bad' returned a gradient of shape \(4,\).*shape \(3,\)"):
+        bad(ad.tensor([1.0, 2.0, 3.0], requires_grad=True)).backward()
+
+
+def test_error_mutating_a_value_a_pending_backward_needs():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()  # exp's rule reads its output
+    z = (y * x).sum()  # multiply's rule reads both operands
+    with pytest.raises(RuntimeError, match="saved by op 'multiply'"):
+        x.data[0] = 5.0
+    with pytest.raises(RuntimeError, match="saved by op 'multiply'"):
+        y.data += 1
+    with pytest.raises(RuntimeError, match="saved by op 'multiply'.*pending backward"):
+        with ad.no_grad():
+            x -= 1.0
+    with pytest.raises(RuntimeError, match="saved by op"):
+        x.data = np.zeros(2)
+    z.backward()  # the graph ran and was released: updates are fine now
+    expected = (np.exp([1.0, 2.0]) * ([1.0, 2.0])) + np.exp([1.0, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    with ad.no_grad():
+        x -= 0.1 * x.grad
+    x.data[0] = 5.0
+    assert x.numpy()[0] == 5.0
+
+
+def test_dropping_an_unused_graph_releases_its_saved_values():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    with pytest.raises(RuntimeError, match="saved by op"):
+        x.data[0] = 0.0
+    del y
+    x.data[0] = 0.0
+    assert x.numpy()[0] == 0.0
+
+
+def test_error_in_place_on_a_tensor_that_requires_grad_while_recording():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place add.*no_grad"):
+        x += 1
+    with pytest.raises(RuntimeError, match="item assignment"):
+        x[0] = 1.0
+
+
+def test_mutating_through_a_view_is_caught():
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    row = x[0]  # a view of x
+    loss = (row.exp()).sum()  # exp saves its output, not row; but sin saves row:
+    loss2 = row.sin().sum()
+    with pytest.raises(RuntimeError, match="saved by op 'sin'"):
+        x.data[0, 0] = 9.0
+    del loss, loss2

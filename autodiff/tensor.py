@@ -390,17 +390,21 @@ class _HookHandle:
 _new = object.__new__
 
 
-def _wrap(data: np.ndarray) -> Tensor:
-    """A tensor of ``data`` outside any graph (the hot path of every op)."""
+def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
+    """A tensor of ``data`` outside any graph (the hot path of every op).
+
+    ``base``: a tensor whose memory ``data`` may share; the two then share one lock.
+    """
     t = _new(Tensor)
     t._data = data
-    t.grad = t._node = t._lock = t._hooks = None
+    t.grad = t._node = t._hooks = None
+    t._lock = base._shared_lock() if isinstance(base, Tensor) else None
     t.requires_grad = False
     return t
 
 
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
-            saves: str | None, view: bool) -> Tensor:
+            saves: str | None, base: Any = None) -> Tensor:
     """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read."""
     if type(rules) is not tuple:
         rules = (rules,)
@@ -411,13 +415,9 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
         )
     node = _new(_SavingNode if saves else Node)
     node.op, node.inputs, node.vals, node.rules, node.needs, node.locks = name, operands, vals, rules, needs, ()
-    t = _new(Tensor)
-    t._data = out
-    t.grad = t._lock = t._hooks = None
+    t = _wrap(out, base)
     t.requires_grad = True
     t._node = node
-    if view:
-        t._lock = operands[0]._shared_lock()
     if saves:
         locks = [a._shared_lock() for a in operands if isinstance(a, Tensor)] if saves != "out" else []
         if saves != "inputs":
@@ -506,8 +506,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             if rec and _mode.enabled and out.dtype.kind == "f":
-                return _attach(opname, out, (x,), (val,), rules, (0,), saves, view)
-            return _wrap(out)
+                return _attach(opname, out, (x,), (val,), rules, (0,), saves, view and x)
+            return _wrap(out, view and x)
     elif n == 2:
         def wrapper(x, y, *args, **kwargs):
             if isinstance(x, Tensor):
@@ -526,8 +526,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out = np.asarray(out)
             if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
                 needs = (0, 1) if rx and ry else (0,) if rx else (1,)
-                return _attach(opname, out, (x, y), (vx, vy), rules, needs, saves, view)
-            return _wrap(out)
+                return _attach(opname, out, (x, y), (vx, vy), rules, needs, saves, view and x)
+            return _wrap(out, view and x)
     else:
         def wrapper(*args, **kwargs):
             k = len(args) if n is None else n
@@ -541,8 +541,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out = np.asarray(out)
             needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
             if needs and _mode.enabled and out.dtype.kind == "f":
-                return _attach(opname, out, operands, vals, rules, needs, saves, view)
-            return _wrap(out)
+                return _attach(opname, out, operands, vals, rules, needs, saves, view and operands[0])
+            return _wrap(out, view and operands and operands[0])
 
     wrapper.__name__ = wrapper.__qualname__ = opname
     wrapper.__doc__ = fn.__doc__

@@ -346,3 +346,16 @@ def test_mutating_through_a_view_is_caught():
     with pytest.raises(RuntimeError, match="saved by op 'sin'"):
         x.data[0, 0] = 9.0
     del loss, loss2
+
+
+def test_a_view_made_outside_recording_protects_its_base():
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    loss = x.sin().sum()
+    with ad.no_grad():
+        flat = x.reshape(-1)
+        with pytest.raises(RuntimeError, match="saved by op 'sin'"):
+            flat += 1.0
+    loss.backward()
+    with ad.no_grad():
+        flat += 1.0
+    assert x.numpy()[0, 0] == 2.0

@@ -260,7 +260,16 @@ def _tie_split(g, x, y):
 
 @op(saves="inputs")
 def maximum(x, y):
-    """Elementwise maximum; on ties the gradient is split equally."""
+    """Elementwise maximum; on ties the gradient is split equally.
+
+    Examples
+    --------
+    >>> import autodiff as ad
+    >>> x = ad.tensor([1.0, 5.0], requires_grad=True)
+    >>> ad.maximum(x, 1.0).sum().backward()
+    >>> x.grad
+    Tensor([0.5, 1. ])
+    """
     return np.maximum(x, y), (
         lambda g, out, x, y: np.where(x >= y, _tie_split(g, x, y), 0),
         lambda g, out, x, y: np.where(y >= x, _tie_split(g, x, y), 0),
@@ -486,7 +495,16 @@ def _getitem(x, /, index):
 
 
 def getitem(x, index):
-    """``x[index]`` with numpy's basic and advanced indexing; repeated indices add their gradients."""
+    """``x[index]`` with numpy's basic and advanced indexing; repeated indices add their gradients.
+
+    Examples
+    --------
+    >>> import autodiff as ad
+    >>> x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> x[[0, 0, 2]].sum().backward()
+    >>> x.grad
+    Tensor([2., 0., 1.])
+    """
     return _getitem(x, _index_arrays(index))
 
 

@@ -403,6 +403,16 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     return t
 
 
+def _hold(t: Tensor, name: str) -> _Lock:
+    """Count one more pending use of ``t``'s values by op ``name``."""
+    lock = t._lock
+    if lock is None:
+        lock = t._lock = _Lock()
+    lock.count += 1
+    lock.op = name
+    return lock
+
+
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
             saves: str | None, base: Any = None) -> Tensor:
     """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read."""
@@ -415,17 +425,15 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
         )
     node = _new(_SavingNode if saves else Node)
     node.op, node.inputs, node.vals, node.rules, node.needs, node.locks = name, operands, vals, rules, needs, ()
-    t = _wrap(out, base)
-    t.requires_grad = True
-    t._node = node
-    if saves:
-        locks = [a._shared_lock() for a in operands if isinstance(a, Tensor)] if saves != "out" else []
-        if saves != "inputs":
-            locks.append(t._shared_lock())
-        for lock in locks:
-            lock.count += 1
-            lock.op = name
-        node.locks = tuple(locks)
+    t = _new(Tensor)
+    t._data, t.grad, t.requires_grad, t._node, t._hooks = out, None, True, node, None
+    t._lock = base._shared_lock() if isinstance(base, Tensor) else None
+    if saves == "inputs":
+        node.locks = tuple([_hold(a, name) for a in operands if isinstance(a, Tensor)])
+    elif saves == "out":
+        node.locks = (_hold(t, name),)
+    elif saves:
+        node.locks = (*[_hold(a, name) for a in operands if isinstance(a, Tensor)], _hold(t, name))
     return t
 
 

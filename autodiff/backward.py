@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .tensor import Node, Tensor
+from .tensor import Node, Tensor, _wrap
 
 _mode = grad_mode._state
 
@@ -65,13 +65,13 @@ def _seed(root: Tensor, grad: Any, create: bool):
         if seed.dtype != root.dtype:
             seed = seed.astype(root.dtype)
     if create:
-        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else Tensor._make(seed)
+        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else _wrap(seed)
     return seed
 
 
 def _run_hooks(t: Tensor, g, create: bool):
     for hook in list(t._hooks):
-        result = hook(g if create else Tensor._make(g))
+        result = hook(g if create else _wrap(g))
         if result is not None:
             if not create:
                 result = result._data if isinstance(result, Tensor) else np.asarray(result)
@@ -86,9 +86,9 @@ def _store_grad(t: Tensor, g, create: bool) -> None:
     if create:
         t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
-        t.grad = Tensor._make(np.array(g, dtype=t.dtype))
+        t.grad = _wrap(np.array(g, dtype=t.dtype))
     else:
-        t.grad = Tensor._make(t.grad._data + g)
+        t.grad = _wrap(t.grad._data + g)
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
@@ -155,7 +155,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                     if gi is not None:
                         if create:
                             if not isinstance(gi, Tensor):
-                                gi = Tensor._make(np.asarray(gi))
+                                gi = _wrap(np.asarray(gi))
                         elif type(gi) is not np.ndarray:
                             gi = np.asarray(gi)
                         pdata = parent._data
@@ -235,6 +235,6 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
                     "pass allow_unused=True to get None for it"
                 )
         elif not create_graph:
-            g = Tensor._make(np.array(g, dtype=x.dtype))
+            g = _wrap(np.array(g, dtype=x.dtype))
         result.append(g)
     return tuple(result)

@@ -18,7 +18,7 @@ import numpy as np
 from .backward import gradients
 from .grad_mode import no_grad
 from .ops import concatenate, reshape
-from .tensor import Tensor
+from .tensor import Tensor, _wrap
 
 
 class GradcheckError(AssertionError):
@@ -28,7 +28,7 @@ class GradcheckError(AssertionError):
 def _flat(out: Any) -> Tensor:
     """The function's output(s) as one flat tensor."""
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    outs = [o if isinstance(o, Tensor) else Tensor._make(np.asarray(o, dtype=np.float64)) for o in outs]
+    outs = [o if isinstance(o, Tensor) else _wrap(np.asarray(o, dtype=np.float64)) for o in outs]
     return reshape(outs[0], (-1,)) if len(outs) == 1 else concatenate([reshape(o, (-1,)) for o in outs])
 
 
@@ -89,11 +89,11 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
 
     def evaluate(vals) -> np.ndarray:
         # inputs require grad here too: f may itself differentiate (as in gradgradcheck)
-        args = [Tensor._make(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active)]
+        args = [_wrap(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active)]
         return _flat(f(*args))._data
 
     # analytic: vᵀJ for each output cotangent v
-    leaves = [Tensor._make(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active)]
+    leaves = [_wrap(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active)]
     out = _flat(f(*leaves))
     m = out.size
     cotangents = list(np.eye(m)) if m <= max_full else [_unit(rng, m) for _ in range(projections)]
@@ -101,7 +101,7 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     analytic = []
     for v in cotangents:
         if out.requires_grad and wrt:
-            grads = gradients(out, wrt, grad_outputs=Tensor._make(v), retain_graph=True, allow_unused=True)
+            grads = gradients(out, wrt, grad_outputs=_wrap(v), retain_graph=True, allow_unused=True)
         else:
             grads = [None] * len(wrt)
         analytic.append([np.zeros_like(t._data) if g is None else g._data for g, t in zip(grads, wrt)])
@@ -169,7 +169,7 @@ def gradgradcheck(f: Callable, inputs: Any, grad_outputs: Any = None, eps: float
     active = _differentiable(inputs)
     if grad_outputs is None:
         with no_grad():
-            probe = [Tensor._make(np.asarray(x._data if isinstance(x, Tensor) else x, dtype=np.float64))
+            probe = [_wrap(np.asarray(x._data if isinstance(x, Tensor) else x, dtype=np.float64))
                      if on else x for x, on in zip(inputs, active)]
             shape = _flat(f(*probe)).shape
         grad_outputs = np.random.default_rng(seed).standard_normal(shape)
@@ -180,9 +180,9 @@ def gradgradcheck(f: Callable, inputs: Any, grad_outputs: Any = None, eps: float
         out = _flat(f(*xs))
         wrt = [x for x, on in zip(xs, active) if on]
         if not out.requires_grad:
-            return tuple(Tensor._make(np.zeros(x.shape)) for x in wrt)
+            return tuple(_wrap(np.zeros(x.shape)) for x in wrt)
         grads = gradients(out, wrt, grad_outputs=v, create_graph=True, allow_unused=True)
-        return tuple(Tensor._make(np.zeros(x.shape)) if g is None else g for g, x in zip(grads, wrt))
+        return tuple(_wrap(np.zeros(x.shape)) if g is None else g for g, x in zip(grads, wrt))
 
     v = Tensor(np.asarray(grad_outputs, dtype=np.float64).reshape(-1), requires_grad=True)
     return gradcheck(first_derivative, (*inputs, v), eps=eps, atol=atol, rtol=rtol, seed=seed, **kwargs)

@@ -29,13 +29,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .tensor import Tensor, op
+from .tensor import Tensor, _wrap, op
 
 _mode = grad_mode._state
 
 
 def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._make(np.asarray(x))
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -632,7 +632,7 @@ def einsum(subscripts: str, *operands):
 # ---------------------------------------------------- no gradient (0 a.e.)
 def _constant(ufunc):
     def fn(*args):
-        return Tensor._make(np.asarray(ufunc(*(a._data if isinstance(a, Tensor) else a for a in args))))
+        return _wrap(np.asarray(ufunc(*(a._data if isinstance(a, Tensor) else a for a in args))))
 
     fn.__name__ = ufunc.__name__
     fn.__doc__ = f"``np.{ufunc.__name__}`` on tensors; the result carries no gradient."
@@ -715,8 +715,8 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
         )
     result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values)))
     if isinstance(result, tuple):
-        return tuple(Tensor._make(np.asarray(r)) for r in result)
-    return Tensor._make(np.asarray(result))
+        return tuple(_wrap(np.asarray(r)) for r in result)
+    return _wrap(np.asarray(result))
 
 
 def _array_function(func, args, kwargs):

@@ -1,6 +1,6 @@
 """The Tensor, the graph node that records how it was made, and the op mechanism.
 
-Decisions recorded here (see DESIGN.md):
+Decisions recorded here:
 
 * A Tensor wraps a numpy array (``data``). When it is the result of an op on
   tensors that require grad, it holds a :class:`Node`: the op's name, its
@@ -109,7 +109,6 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "__weakref__")
-    __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -124,18 +123,6 @@ class Tensor:
         self._hooks = None
         if requires_grad:
             self.requires_grad_(True)
-
-    @classmethod
-    def _make(cls, data: np.ndarray, node: Node | None = None) -> "Tensor":
-        """Wrap an array without copying (internal constructor)."""
-        t = object.__new__(cls)
-        t._data = data
-        t.grad = None
-        t.requires_grad = node is not None
-        t._node = node
-        t._lock = None
-        t._hooks = None
-        return t
 
     # ----------------------------------------------------------- attributes
     @property
@@ -225,7 +212,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's values, cut from the graph."""
-        out = Tensor._make(self._data)
+        out = _wrap(self._data)
         out._lock = self._shared_lock()
         return out
 
@@ -371,7 +358,7 @@ class _RetainGrad:
     def __call__(self, g: Tensor) -> None:
         t = self.ref()
         if t is not None:
-            fresh = g if g.requires_grad else Tensor._make(np.array(g._data))
+            fresh = g if g.requires_grad else _wrap(np.array(g._data))
             t.grad = fresh if t.grad is None else t.grad + fresh
 
 
@@ -391,7 +378,7 @@ _new = object.__new__
 
 
 def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
-    """A tensor of ``data`` outside any graph (the hot path of every op).
+    """A tensor of ``data`` (not copied), outside any graph: every tensor an op makes.
 
     ``base``: a tensor whose memory ``data`` may share; the two then share one lock.
     """
@@ -425,9 +412,9 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
         )
     node = _new(_SavingNode if saves else Node)
     node.op, node.inputs, node.vals, node.rules, node.needs, node.locks = name, operands, vals, rules, needs, ()
-    t = _new(Tensor)
-    t._data, t.grad, t.requires_grad, t._node, t._hooks = out, None, True, node, None
-    t._lock = base._shared_lock() if isinstance(base, Tensor) else None
+    t = _wrap(out, base)
+    t.requires_grad = True
+    t._node = node
     if saves == "inputs":
         node.locks = tuple([_hold(a, name) for a in operands if isinstance(a, Tensor)])
     elif saves == "out":

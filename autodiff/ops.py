@@ -374,7 +374,7 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
-        out = out.reshape(np.sum(x, axis=axis).shape) if axis is not None else out.reshape(())
+        out = np.squeeze(out, axis=axis)
 
     def rule(g, out, x):
         keep = _keep_shape(x.shape, axis)

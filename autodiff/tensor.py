@@ -300,9 +300,6 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

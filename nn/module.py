@@ -1,0 +1,155 @@
+"""Modules and parameters, found automatically; state dicts and .npz files.
+
+A :class:`Module` finds its parameters and sub-modules in its attributes,
+including lists, tuples and dicts of them; ``named_parameters()`` gives a
+module's own parameters first, then each sub-module's, in the order they were
+assigned (as PyTorch), with dotted names such as ``layers.0.weight``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+import autodiff as ad
+
+
+class Parameter(ad.Tensor):
+    """A tensor that is a learnable parameter: it requires grad unless told otherwise.
+
+    Examples
+    --------
+    >>> import nn
+    >>> nn.Parameter([1.0, 2.0]).requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+def _children(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(name, Parameter or Module) pairs in an attribute value, lists and dicts included."""
+    if isinstance(value, (Parameter, Module)):
+        yield prefix, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _children(item, f"{prefix}.{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _children(item, f"{prefix}.{key}")
+
+
+class Module:
+    """Base class of layers and models: ``__call__`` runs ``forward``.
+
+    Examples
+    --------
+    >>> import nn
+    >>> class Affine(nn.Module):
+    ...     def __init__(self):
+    ...         self.scale = nn.Parameter([2.0])
+    ...         self.shift = nn.Parameter([0.5])
+    ...     def forward(self, x):
+    ...         return x * self.scale + self.shift
+    >>> [name for name, _ in Affine().named_parameters()]
+    ['scale', 'shift']
+    """
+
+    training: bool = True
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        for name, value in vars(self).items():
+            yield from _children(value, name)
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """This module and every sub-module, with dotted names ('' for this one)."""
+        yield prefix, self
+        for name, member in self._members():
+            if isinstance(member, Module):
+                yield from member.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name, each once."""
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, member in module._members():
+                if isinstance(member, Parameter) and id(member) not in seen:
+                    seen.add(id(member))
+                    yield (f"{module_name}.{name}" if module_name else name), member
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Forget accumulated gradients (sets every ``.grad`` to None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active) on this module and its sub-modules."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode (dropout is the identity)."""
+        return self.train(False)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter's values by dotted name."""
+        return {name: p.numpy().copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Set every parameter from ``state``; on any mismatch raise and change nothing."""
+        params = dict(self.named_parameters())
+        missing = sorted(set(params) - set(state))
+        extra = sorted(set(state) - set(params))
+        problems = []
+        if missing:
+            problems.append(f"missing entries {missing}")
+        if extra:
+            problems.append(f"unexpected entries {extra}")
+        for name in sorted(set(params) & set(state)):
+            shape = np.shape(state[name])
+            if shape != params[name].shape:
+                problems.append(f"'{name}' has shape {shape}, the parameter {params[name].shape}")
+        if problems:
+            raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
+        with ad.no_grad():
+            for name, p in params.items():
+                p.data = np.array(state[name], dtype=p.dtype)
+
+    def __repr__(self) -> str:
+        lines = [f"  ({name}): {module!r}".replace("\n", "\n  ")
+                 for name, module in self._members() if isinstance(module, Module)]
+        return f"{type(self).__name__}(" + ("\n" + "\n".join(lines) + "\n" if lines else "") + ")"
+
+
+def save(module: Module, path: str | os.PathLike) -> None:
+    """Write ``module.state_dict()`` to a ``.npz`` file."""
+    np.savez(path, **module.state_dict())
+
+
+def load(module: Module, path: str | os.PathLike) -> Module:
+    """Load parameters saved by :func:`save` into ``module`` (checked; nothing changes on error)."""
+    with np.load(path) as archive:
+        module.load_state_dict({name: archive[name] for name in archive.files})
+    return module

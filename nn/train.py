@@ -1,0 +1,103 @@
+"""The training loop (with a progress bar) and evaluation."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+import autodiff as ad
+
+from .data import batches
+from .module import Module
+from .optim import Optimizer
+
+
+def _fit_targets(outputs, targets: np.ndarray) -> np.ndarray:
+    # targets of shape (N,) meet outputs of shape (N, 1) as a column
+    if outputs.ndim == 2 and outputs.shape[1] == 1 and targets.ndim == 1:
+        return targets[:, None]
+    return targets
+
+
+def accuracy(outputs, targets, threshold: float = 0.0) -> float:
+    """Fraction classified right: argmax for ``(N, classes)`` outputs, else ``output > threshold``
+    against ``target > 0`` (labels 0/1 or -1/+1; use ``threshold=0.5`` for probabilities)."""
+    outputs, targets = np.asarray(outputs), np.asarray(targets)
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        return float(np.mean(outputs.argmax(axis=1) == targets.reshape(-1)))
+    return float(np.mean((outputs.reshape(-1) > threshold) == (targets.reshape(-1) > 0)))
+
+
+def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | None = None,
+             threshold: float = 0.0) -> dict[str, float]:
+    """Loss and accuracy of ``model`` on ``data = (X, y)`` in evaluation mode, without recording."""
+    X, y = (np.asarray(a) for a in data)
+    was_training = model.training
+    model.eval()
+    total_loss = correct = 0.0
+    try:
+        with ad.no_grad():
+            for xb, yb in batches(X, y, batch_size or len(X), shuffle=False):
+                out = model(xb)
+                target = _fit_targets(out, yb)
+                total_loss += float(loss_fn(out, target).item()) * len(xb)
+                correct += accuracy(out, yb, threshold) * len(xb)
+    finally:
+        model.train(was_training)
+    return {"loss": total_loss / len(X), "accuracy": correct / len(X)}
+
+
+def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epochs: int = 1, *,
+        batch_size: int = 32, val_data: tuple | None = None, shuffle: bool = True,
+        rng: np.random.Generator | None = None, scheduler=None, threshold: float = 0.0,
+        progress: bool = True, desc: str = "training") -> dict[str, list[float]]:
+    """Train ``model`` on ``data = (X, y)``; return the history of loss and accuracy per epoch.
+
+    Each batch: forward, ``loss_fn(outputs, targets)`` (a mean over the batch), backward,
+    ``optimizer.step()``. ``scheduler.step()`` runs after each epoch. The progress bar
+    (tqdm, on stderr) shows the epoch's loss and accuracy.
+
+    Examples
+    --------
+    >>> import numpy as np, nn
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = nn.data.blobs(60, centers=2, rng=rng)
+    >>> model = nn.MLP([2, 8, 2], rng=rng)
+    >>> history = nn.fit(model, nn.cross_entropy, nn.optim.Adam(model.parameters(), 0.05),
+    ...                  (X, y), epochs=20, rng=rng, progress=False)
+    >>> history["accuracy"][-1]
+    1.0
+    """
+    from tqdm.auto import tqdm
+
+    X, y = (np.asarray(a) for a in data)
+    rng = np.random.default_rng() if rng is None else rng
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    if val_data is not None:
+        history.update(val_loss=[], val_accuracy=[])
+    model.train()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    for _ in bar:
+        total_loss = correct = 0.0
+        for xb, yb in batches(X, y, batch_size, shuffle=shuffle, rng=rng):
+            out = model(xb)
+            loss = loss_fn(out, _fit_targets(out, yb))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(xb)
+            correct += accuracy(out.detach(), yb, threshold) * len(xb)
+        history["loss"].append(total_loss / len(X))
+        history["accuracy"].append(correct / len(X))
+        postfix = {"loss": f"{history['loss'][-1]:.4f}", "acc": f"{history['accuracy'][-1]:.3f}"}
+        if val_data is not None:
+            scores = evaluate(model, loss_fn, val_data, threshold=threshold)
+            history["val_loss"].append(scores["loss"])
+            history["val_accuracy"].append(scores["accuracy"])
+            postfix["val_acc"] = f"{scores['accuracy']:.3f}"
+        bar.set_postfix(postfix)
+        if scheduler is not None:
+            scheduler.step()
+    bar.close()
+    return history

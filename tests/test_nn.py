@@ -1,0 +1,360 @@
+"""nn: modules, layers, losses, optimisers, data, training, and the matrix-form backprop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+import nn
+
+
+# ------------------------------------------------ the delta rule, by hand
+@pytest.mark.parametrize("seed", range(24))
+def test_engine_gradients_equal_the_handwritten_matrix_backprop(seed):
+    rng = np.random.default_rng(seed)
+    depth = int(rng.integers(1, 6))
+    sizes = [int(w) for w in rng.integers(1, 21, depth + 1)]
+    activation = ["sigmoid", "tanh", "relu"][seed % 3]
+    loss = ["mse", "cross_entropy"][(seed // 3) % 2]
+    if loss == "cross_entropy":
+        sizes[-1] = max(sizes[-1], 2)
+    output_activation = activation if loss == "mse" and seed % 4 < 2 else None
+    model = nn.MLP(sizes, activation=activation, output_activation=output_activation, init="xavier_normal", rng=rng)
+    for layer in model.linears:  # non-zero biases, so that they are checked too
+        layer.bias.data = rng.standard_normal(layer.bias.shape)
+    X = rng.standard_normal((int(rng.integers(1, 9)), sizes[0]))
+    if loss == "mse":
+        targets = rng.standard_normal((len(X), sizes[-1]))
+        nn.mse_loss(model(X), targets).backward()
+        reference_targets = targets.T
+    else:
+        targets = rng.integers(0, sizes[-1], len(X))
+        nn.cross_entropy(model(X), targets).backward()
+        reference_targets = targets
+    activations = [activation] * (depth - 1) + [output_activation or "identity"]
+    weights = [layer.weight.numpy() for layer in model.linears]
+    biases = [layer.bias.numpy() for layer in model.linears]
+    grad_W, grad_b = nn.reference.gradients(weights, biases, X.T, reference_targets, activations, loss)
+    for layer, gW, gb in zip(model.linears, grad_W, grad_b):
+        np.testing.assert_allclose(layer.weight.grad.numpy(), gW, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(layer.bias.grad.numpy(), gb, rtol=0, atol=1e-12)
+
+
+def test_delta_rule_on_the_two_neuron_sigmoid_chain():
+    # s -> v -> sigmoid -> h -> w -> sigmoid -> r, E = (d - r)^2 / 2 (the seeds' simplest case)
+    s, v, w, d = 0.6, 0.4, -1.3, 1.0
+    V, W = ad.tensor(v, requires_grad=True), ad.tensor(w, requires_grad=True)
+    h = (s * V).sigmoid()
+    r = (h * W).sigmoid()
+    (0.5 * (d - r) ** 2).backward()
+    hv = 1 / (1 + np.exp(-s * v))
+    rv = 1 / (1 + np.exp(-hv * w))
+    local_output = -(d - rv) * rv * (1 - rv)          # the local gradient at the output
+    local_hidden = local_output * w * hv * (1 - hv)  # carried back by the delta rule
+    assert W.grad.item() == pytest.approx(local_output * hv, rel=1e-14)
+    assert V.grad.item() == pytest.approx(local_hidden * s, rel=1e-14)
+
+
+# ------------------------------------------------------------- modules
+def test_parameters_are_found_in_attributes_lists_and_dicts():
+    class Net(nn.Module):
+        def __init__(self):
+            self.first = nn.Linear(2, 3, rng=np.random.default_rng(0))
+            self.blocks = [nn.Linear(3, 3, rng=np.random.default_rng(1)), nn.Tanh()]
+            self.heads = {"a": nn.Linear(3, 1, bias=False, rng=np.random.default_rng(2))}
+            self.scale = nn.Parameter(1.0)
+            self.constant = ad.tensor([1.0])  # not a parameter
+
+        def forward(self, x):
+            return self.heads["a"](self.blocks[1](self.blocks[0](self.first(x)))) * self.scale
+
+    net = Net()
+    names = [name for name, _ in net.named_parameters()]
+    # a module's own parameters first, then each sub-module's, in assignment order (as PyTorch)
+    assert names == ["scale", "first.weight", "first.bias", "blocks.0.weight", "blocks.0.bias", "heads.a.weight"]
+    net(np.ones((4, 2))).sum().backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_train_and_eval_switch_dropout():
+    drop = nn.Dropout(0.5, rng=np.random.default_rng(0))
+    model = nn.Sequential(drop)
+    x = np.ones((1000,))
+    y = np.asarray(model(x))
+    assert set(np.unique(y)) == {0.0, 2.0} and 400 < (y == 0).sum() < 600
+    model.eval()
+    assert not drop.training
+    np.testing.assert_array_equal(model(x), x)
+
+
+def test_dropout_gradient_is_the_mask():
+    x = ad.tensor(np.ones(50), requires_grad=True)
+    y = nn.Dropout(0.3, rng=np.random.default_rng(0))(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+
+
+def test_save_and_load_round_trip_exactly(tmp_path):
+    model = nn.MLP([3, 5, 2], rng=np.random.default_rng(0))
+    path = tmp_path / "model.npz"
+    nn.save(model, path)
+    other = nn.MLP([3, 5, 2], rng=np.random.default_rng(1))
+    nn.load(other, path)
+    for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ([3, 5, 2, 2], "missing entries"),
+    ([3, 5], "unexpected entries"),
+    ([3, 6, 2], r"'layers.0.weight' has shape \(5, 3\), the parameter \(6, 3\)"),
+])
+def test_loading_a_mismatched_file_raises_and_changes_nothing(tmp_path, sizes, message):
+    path = tmp_path / "model.npz"
+    nn.save(nn.MLP([3, 5, 2], rng=np.random.default_rng(0)), path)
+    other = nn.MLP(sizes, rng=np.random.default_rng(1))
+    before = other.state_dict()
+    with pytest.raises(ValueError, match=message):
+        nn.load(other, path)
+    for name, values in other.state_dict().items():
+        np.testing.assert_array_equal(values, before[name])
+
+
+def test_initialisers_have_the_documented_spread():
+    rng = np.random.default_rng(0)
+    shape = (400, 300)
+    assert np.abs(nn.init.xavier_uniform(shape, rng)).max() <= np.sqrt(6 / 700)
+    assert np.std(nn.init.xavier_normal(shape, rng)) == pytest.approx(np.sqrt(2 / 700), rel=0.02)
+    assert np.abs(nn.init.he_uniform(shape, rng)).max() <= np.sqrt(6 / 300)
+    assert np.std(nn.init.he_normal(shape, rng)) == pytest.approx(np.sqrt(2 / 300), rel=0.02)
+    layer = nn.Linear(300, 400, rng=rng)
+    assert np.abs(layer.weight.numpy()).max() <= 1 / np.sqrt(300)
+    assert np.abs(layer.bias.numpy()).max() <= 1 / np.sqrt(300) and np.any(layer.bias.numpy())
+    mlp = nn.MLP([4, 8, 1], dtype=np.float32, rng=rng)
+    assert all(p.dtype == np.float32 for p in mlp.parameters())
+    assert all(not np.any(layer.bias.numpy()) for layer in mlp.linears)
+
+
+# ------------------------------------------------------ layers and losses
+@pytest.mark.parametrize("layer", [
+    nn.Linear(3, 2, rng=np.random.default_rng(0)), nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.GELU(),
+    nn.Softplus(), nn.LeakyReLU(0.2),
+    nn.MLP([3, 4, 2], activation="tanh", output_activation="sigmoid", rng=np.random.default_rng(0)),
+])
+def test_layers_pass_gradcheck(layer):
+    x = ad.tensor(np.random.default_rng(1).standard_normal((4, 3)) + 0.05, requires_grad=True)
+    params = [x] + [p for p in getattr(layer, "parameters", list)()]
+    assert ad.gradcheck(lambda x, *ps: layer(x), params)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss, make_targets", [
+    (nn.mse_loss, lambda rng: rng.standard_normal((5, 3))),
+    (nn.binary_cross_entropy_with_logits, lambda rng: rng.uniform(0, 1, (5, 3))),
+    (nn.hinge_loss, lambda rng: rng.choice([-1.0, 1.0], (5, 3))),
+    (nn.cross_entropy, lambda rng: rng.integers(0, 3, 5)),
+])
+def test_losses_pass_gradcheck_first_and_second_order(loss, make_targets, reduction):
+    rng = np.random.default_rng(0)
+    logits = ad.tensor(rng.standard_normal((5, 3)) * 2, requires_grad=True)
+    targets = make_targets(rng)
+    assert ad.gradcheck(lambda z: loss(z, targets, reduction=reduction), (logits,))
+    if loss is not nn.hinge_loss:  # relu's kink: its second derivative is 0 a.e.
+        assert ad.gradgradcheck(lambda z: loss(z, targets, reduction=reduction), (logits,))
+
+
+def test_losses_match_their_definitions():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 4))
+    labels = rng.integers(0, 4, 6)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    expected = -np.log(p[np.arange(6), labels])
+    np.testing.assert_allclose(nn.cross_entropy(ad.tensor(z), labels, reduction="none").numpy(), expected, rtol=1e-13)
+    y = rng.uniform(0, 1, (6, 4))
+    s = 1 / (1 + np.exp(-z))
+    bce = -(y * np.log(s) + (1 - y) * np.log(1 - s))
+    np.testing.assert_allclose(nn.binary_cross_entropy_with_logits(ad.tensor(z), y).item(), bce.mean(), rtol=1e-13)
+    np.testing.assert_allclose(nn.hinge_loss(ad.tensor(z), np.sign(y - 0.5), reduction="sum").item(),
+                               np.maximum(0, 1 - z * np.sign(y - 0.5)).sum(), rtol=1e-13)
+
+
+def test_cross_entropy_is_stable_and_its_gradient_is_softmax_minus_onehot():
+    z = ad.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 5.0], [3.0, 1.0, 2.0]], requires_grad=True)
+    labels = np.array([1, 1, 0])
+    loss = nn.cross_entropy(z, labels)
+    assert np.isfinite(loss.item())
+    loss.backward()
+    shifted = z.numpy() - z.numpy().max(axis=1, keepdims=True)
+    softmax = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    onehot = np.eye(3)[labels]
+    np.testing.assert_allclose(z.grad.numpy(), (softmax - onehot) / 3, atol=1e-15)
+
+
+def test_loss_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"mse_loss: predictions of shape \(3, 1\) and targets of shape \(3,\)"):
+        nn.mse_loss(ad.tensor(np.ones((3, 1))), np.ones(3))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\)"):
+        nn.cross_entropy(ad.tensor(np.ones((3, 2))), [0, 1, 2])
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.mse_loss(ad.tensor(1.0), 1.0, reduction="avg")
+
+
+# ------------------------------------------------------------- optimisers
+def _one_param(values, grads_per_step, optimizer_factory):
+    p = nn.Parameter(np.array(values, dtype=float))
+    opt = optimizer_factory([p])
+    for g in grads_per_step:
+        p.grad = ad.tensor(np.array(g, dtype=float))
+        opt.step()
+    return p.numpy()
+
+
+def test_sgd_with_momentum_nesterov_and_weight_decay_by_hand():
+    # p=1, grads 0.5 then -0.2; lr 0.1, momentum 0.9, weight decay 0.01
+    p = 1.0
+    g1 = 0.5 + 0.01 * p
+    b = g1
+    p -= 0.1 * b
+    g2 = -0.2 + 0.01 * p
+    b = 0.9 * b + g2
+    p -= 0.1 * b
+    got = _one_param([1.0], [[0.5], [-0.2]], lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01))
+    assert got[0] == pytest.approx(p, rel=1e-15)
+    # Nesterov: the step uses g + momentum * b
+    p = 1.0
+    b = 0.5
+    p -= 0.1 * (0.5 + 0.9 * b)
+    b = 0.9 * b - 0.2
+    p -= 0.1 * (-0.2 + 0.9 * b)
+    got = _one_param([1.0], [[0.5], [-0.2]], lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True))
+    assert got[0] == pytest.approx(p, rel=1e-15)
+
+
+def test_adam_adamw_rmsprop_by_hand():
+    grads = [0.5, -0.2, 0.1]
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.01
+    p, m, v = 1.0, 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    got = _one_param([1.0], [[g] for g in grads], lambda ps: nn.optim.Adam(ps, lr=lr))
+    assert got[0] == pytest.approx(p, rel=1e-14)
+
+    p, m, v = 1.0, 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        p *= 1 - lr * 0.1
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    got = _one_param([1.0], [[g] for g in grads], lambda ps: nn.optim.AdamW(ps, lr=lr, weight_decay=0.1))
+    assert got[0] == pytest.approx(p, rel=1e-14)
+
+    p, v, buf = 1.0, 0.0, 0.0
+    for g in grads:
+        v = 0.99 * v + 0.01 * g * g
+        buf = 0.5 * buf + g / (np.sqrt(v) + 1e-8)
+        p -= 0.01 * buf
+    got = _one_param([1.0], [[g] for g in grads], lambda ps: nn.optim.RMSprop(ps, lr=0.01, momentum=0.5))
+    assert got[0] == pytest.approx(p, rel=1e-14)
+
+
+def test_learning_rate_schedules():
+    opt = nn.optim.SGD([nn.Parameter([1.0])], lr=1.0)
+    step = nn.optim.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(5):
+        step.step()
+        lrs.append(opt.lr)
+    assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
+    opt = nn.optim.SGD([nn.Parameter([1.0])], lr=1.0)
+    cosine = nn.optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.0)
+    for _ in range(2):
+        cosine.step()
+    assert opt.lr == pytest.approx(0.5)
+    for _ in range(2):
+        cosine.step()
+    assert opt.lr == pytest.approx(0.0, abs=1e-15)
+
+
+def test_float32_training_stays_float32():
+    model = nn.MLP([2, 8, 2], dtype=np.float32, rng=np.random.default_rng(0))
+    X, y = nn.data.blobs(40, centers=2, rng=np.random.default_rng(0))
+    nn.fit(model, nn.cross_entropy, nn.optim.Adam(model.parameters(), 0.01), (X.astype(np.float32), y),
+           epochs=2, progress=False, rng=np.random.default_rng(0))
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())
+
+
+# ------------------------------------------------------------------ data
+def test_batches_cover_the_data_once_and_shuffle_with_the_generator():
+    X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    seen = np.concatenate([yb for _, yb in nn.data.batches(X, y, 3, rng=np.random.default_rng(0))])
+    assert sorted(seen) == list(range(10)) and list(seen) != list(range(10))
+    again = np.concatenate([yb for _, yb in nn.data.batches(X, y, 3, rng=np.random.default_rng(0))])
+    np.testing.assert_array_equal(seen, again)
+    for xb, yb in nn.data.batches(X, y, 4, shuffle=False):
+        np.testing.assert_array_equal(xb[:, 0] // 2, yb)
+
+
+@pytest.mark.parametrize("make, classes", [
+    (lambda rng: nn.data.moons(100, 0.1, rng), 2),
+    (lambda rng: nn.data.spirals(90, 3, rng=rng), 3),
+    (lambda rng: nn.data.blobs(60, centers=4, rng=rng), 4),
+])
+def test_datasets_have_the_promised_shape_and_labels(make, classes):
+    X, y = make(np.random.default_rng(0))
+    assert X.ndim == 2 and X.shape[1] == 2 and len(X) == len(y)
+    assert sorted(np.unique(y)) == list(range(classes))
+    X2, _ = make(np.random.default_rng(0))
+    np.testing.assert_array_equal(X, X2)
+
+
+def test_digits_says_what_to_install_without_scikit_learn(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name.startswith("sklearn"):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[examples\]'"):
+        nn.data.digits()
+
+
+# -------------------------------------------------------------- training
+def test_a_sigmoid_network_learns_xor():
+    X, y = nn.data.xor()
+    model = nn.MLP([2, 4, 1], activation="sigmoid", output_activation="sigmoid", rng=np.random.default_rng(1))
+    opt = nn.optim.SGD(model.parameters(), lr=2.0, momentum=0.9)
+    history = nn.fit(model, nn.mse_loss, opt, (X, y), epochs=500, batch_size=4, threshold=0.5, progress=False)
+    assert history["accuracy"][-1] == 1.0
+    assert history["loss"][-1] < history["loss"][0]
+    np.testing.assert_array_equal(model(X).numpy().ravel() > 0.5, y == 1)
+
+
+def test_an_mlp_learns_moons_to_97_percent():
+    rng = np.random.default_rng(0)
+    X, y = nn.data.moons(600, noise=0.1, rng=rng)
+    X_train, y_train, X_test, y_test = nn.data.train_test_split(X, y, 0.25, rng=rng)
+    model = nn.MLP([2, 16, 16, 2], rng=rng)
+    nn.fit(model, nn.cross_entropy, nn.optim.Adam(model.parameters(), 0.02), (X_train, y_train),
+           epochs=60, batch_size=32, rng=rng, progress=False)
+    assert nn.evaluate(model, nn.cross_entropy, (X_test, y_test))["accuracy"] >= 0.97
+
+
+def test_fit_reports_validation_and_runs_the_schedule():
+    rng = np.random.default_rng(0)
+    X, y = nn.data.blobs(80, centers=2, rng=rng)
+    model = nn.MLP([2, 4, 2], rng=rng)
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+    history = nn.fit(model, nn.cross_entropy, opt, (X[:60], y[:60]), epochs=3, val_data=(X[60:], y[60:]),
+                     scheduler=nn.optim.StepLR(opt, 1, 0.5), rng=rng, progress=False)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.values())
+    assert opt.lr == pytest.approx(0.1 * 0.5 ** 3)

@@ -96,7 +96,7 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
             history["val_loss"].append(scores["loss"])
             history["val_accuracy"].append(scores["accuracy"])
             postfix["val_acc"] = f"{scores['accuracy']:.3f}"
-        bar.set_postfix(postfix)
+        bar.set_postfix(postfix, refresh=False)
         if scheduler is not None:
             scheduler.step()
     bar.close()

@@ -11,7 +11,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ["autodiff", "autodiff.tensor", "autodiff.ops", "autodiff.backward", "autodiff.gradcheck",
-           "autodiff.grad_mode", "autodiff.creation"]
+           "autodiff.grad_mode", "autodiff.creation", "nn.module", "nn.layers", "nn.losses", "nn.data",
+           "nn.train"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -25,11 +25,12 @@ from .ops import (
     swapaxes, tanh, transpose, var, where,
 )
 from .tensor import Tensor, op
+from .viz import draw, explain
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "op", "gradients", "gradcheck", "gradgradcheck", "GradcheckError",
+    "Tensor", "tensor", "op", "gradients", "draw", "explain", "gradcheck", "gradgradcheck", "GradcheckError",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "einsum",

@@ -1,7 +1,7 @@
-"""Command line: ``python -m autodiff demo``.
+"""Command line: ``python -m autodiff demo`` and ``python -m autodiff draw``.
 
-``demo`` trains networks with the ``nn`` package (the application imports it;
-the ``autodiff`` library itself never does).
+``demo`` trains networks with the ``nn`` package, as does the ``mlp-step`` example
+of ``draw`` (the application imports it; the ``autodiff`` library itself never does).
 """
 
 from __future__ import annotations
@@ -16,6 +16,72 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(args)
 
 
+def _two_neuron(values):
+    # the seeds' simplest network: s -> v -> sigmoid -> h -> w -> sigmoid -> r, E = (d - r)^2 / 2
+    import autodiff as ad
+
+    v = ad.tensor(values.get("v", 0.4), requires_grad=True)
+    w = ad.tensor(values.get("w", -1.3), requires_grad=True)
+    s, d = values.get("s", 0.6), values.get("d", 1.0)
+    r = ((s * v).sigmoid() * w).sigmoid()
+    return 0.5 * (d - r) ** 2, {"v": v, "w": w}
+
+
+def _neuron(values):
+    # a micrograd-style neuron: tanh(w1 x1 + w2 x2 + b)
+    import autodiff as ad
+
+    names = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
+    t = {k: ad.tensor(values.get(k, default), requires_grad=True) for k, default in names.items()}
+    return (t["x1"] * t["w1"] + t["x2"] * t["w2"] + t["b"]).tanh(), t
+
+
+def _mlp_step(values):
+    import numpy as np
+
+    import nn
+
+    rng = np.random.default_rng(int(values.get("seed", 0)))
+    model = nn.MLP([2, 4, 4, 2], rng=rng)
+    X, y = nn.data.moons(8, rng=rng)
+    return nn.cross_entropy(model(X), y), dict(model.named_parameters())
+
+
+EXAMPLES = {"two-neuron": _two_neuron, "neuron": _neuron, "mlp-step": _mlp_step}
+
+
+def _draw(args: argparse.Namespace, extra: list[str]) -> int:
+    import numpy as np
+
+    import autodiff as ad
+
+    values = {}
+    for flag, value in zip(extra[::2], extra[1::2]):
+        if not flag.startswith("--"):
+            raise SystemExit(f"draw: expected --name value pairs after the expression, got {flag!r}")
+        values[flag[2:]] = float(value)
+    if len(extra) % 2:
+        raise SystemExit(f"draw: {extra[-1]!r} needs a value")
+    if args.what in EXAMPLES:
+        root, names = EXAMPLES[args.what](values)
+    else:
+        names = {k: ad.tensor(v, requires_grad=True) for k, v in values.items()}
+        namespace = {name: getattr(ad, name) for name in ad.__all__ if name[0].islower()}
+        namespace.update(np=np, **names)
+        try:
+            root = eval(args.what, {"__builtins__": {}}, namespace)  # the user's own one-line expression
+        except NameError as error:
+            raise SystemExit(f"draw: {error}; give every input as --name value (examples: {', '.join(EXAMPLES)})")
+        if not isinstance(root, ad.Tensor) or not root.requires_grad:
+            raise SystemExit("draw: the expression must depend on at least one --name value input")
+    ad.draw(root, args.output, rankdir=args.rankdir, max_nodes=args.max_nodes, params=names,
+            group_by_module=args.what == "mlp-step", color_by_grad=args.color_by_grad)
+    print(f"wrote {args.output}")
+    if args.explain:
+        print(ad.explain(root, params=names))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autodiff", description="autodiff on the command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -27,7 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_arguments(p)
     p.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+
+    p = commands.add_parser(
+        "draw", help="draw a computation graph with values and gradients",
+        description="Draw a built-in example (two-neuron: the seeds' sigmoid chain; neuron: a "
+                    "micrograd-style neuron; mlp-step: one MLP training step) or a one-line "
+                    "expression over named inputs, e.g.  draw \"tanh(x*w + b)\" --x 0.5 --w -1.2 --b 0.3",
+    )
+    p.add_argument("what", help=f"an example ({', '.join(EXAMPLES)}) or an expression")
+    p.add_argument("-o", "--output", default="graph.png", help="picture to write: .png, .svg, .pdf, .dot (default graph.png)")
+    p.add_argument("--explain", action="store_true", help="also print backpropagation step by step")
+    p.add_argument("--rankdir", default="LR", choices=["LR", "TB"], help="direction of the drawing (default LR)")
+    p.add_argument("--max-nodes", type=int, default=250, help="collapse larger graphs (default 250)")
+    p.add_argument("--color-by-grad", action="store_true", help="shade nodes by the size of their gradient")
+    p.set_defaults(run=None)
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "draw":
+        return _draw(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.run(args)
 
 

@@ -211,10 +211,14 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
     >>> ad.gradients(x * x, x)
     (Tensor(6.),)
     """
-    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    if isinstance(outputs, Tensor):
+        outputs, grad_outputs = (outputs,), (grad_outputs,)
+    else:
+        outputs = tuple(outputs)
+        grad_outputs = (None,) * len(outputs) if grad_outputs is None else tuple(grad_outputs)
+        if len(grad_outputs) != len(outputs):
+            raise ValueError(f"{len(grad_outputs)} seed gradients for {len(outputs)} outputs")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor) and len(outputs) == 1:
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     for i, x in enumerate(inputs):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"input {i} does not require grad, so it has no gradient")

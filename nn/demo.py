@@ -4,9 +4,8 @@
    in matrix form (the delta rule): they agree to rounding.
 2. A sigmoid network learns XOR.
 3. A ReLU MLP learns the two-moons data set (test accuracy printed).
-Pictures go to ``--out``: the graph of one training step (when ``ad.draw`` is
-available), the loss curves and the decision boundary (with matplotlib; without
-it the numbers are written as CSV).
+Pictures go to ``--out``: the graph of one training step, the loss curves and
+the decision boundary (with matplotlib; without it the numbers are written as CSV).
 """
 
 from __future__ import annotations
@@ -73,14 +72,10 @@ def _moons(args, rng: np.random.Generator):
 
 
 def _draw_step(model, X, y, out_dir: str) -> None:
-    draw = getattr(ad, "draw", None)
-    if draw is None:
-        print("   graph of one training step: skipped (ad.draw is not available in this version)")
-        return
     loss = cross_entropy(model(X[:8]), y[:8])
     path = os.path.join(out_dir, "graph.png")
-    draw(loss, path)
-    print(f"   graph of one training step: {path}")
+    ad.draw(loss, path, params=model.named_parameters(), group_by_module=True)
+    print(f"   graph of one training step (8 samples): {path}")
 
 
 def _pictures(model, history, points, out_dir: str) -> None:

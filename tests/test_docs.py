@@ -21,7 +21,8 @@ def test_docstring_examples(name):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_code_runs():
+def test_readme_code_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write pictures
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     assert blocks
     namespace: dict = {}

@@ -127,6 +127,12 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                 ready.append(root)
     found = None if targets is None else dict.fromkeys(targets)
     pop_adjoint, pop_ready, push_ready = adjoint.pop, ready.pop, ready.append
+    # Rules run on tensors to record the sweep (create_graph), and during a forward-mode
+    # sweep so that tangents flow through them too (forward-over-reverse).
+    tensors = create or bool(_mode.forward)
+    if tensors:
+        adjoint = {t: g if isinstance(g, Tensor) else _wrap(g) for t, g in adjoint.items()}
+        pop_adjoint = adjoint.pop
 
     previous = _mode.enabled
     _mode.enabled = create
@@ -135,25 +141,25 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
             t = pop_ready()
             g = pop_adjoint(t, None)
             if g is not None and t._hooks:
-                g = _run_hooks(t, g, create)
+                g = _run_hooks(t, g, tensors)
             if found is not None and t in found:
                 found[t] = g
             node = t._node
             if node is None:
                 if found is None and g is not None:
-                    _store_grad(t, g, create)
+                    _store_grad(t, g, tensors)
                 continue
             inputs = node.inputs
             if g is not None:
                 rules = node.rules
-                args = inputs if create else node.vals
-                out = t if create else t._data
+                args = inputs if tensors else node.vals
+                out = t if tensors else t._data
             for i in node.needs:
                 parent = inputs[i]
                 if g is not None and rules[i] is not None:
                     gi = rules[i](g, out, *args)
                     if gi is not None:
-                        if create:
+                        if tensors:
                             if not isinstance(gi, Tensor):
                                 gi = _wrap(np.asarray(gi))
                         elif type(gi) is not np.ndarray:
@@ -238,7 +244,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
                     f"input {i} (shape {x.shape}) is not used in computing the outputs; "
                     "pass allow_unused=True to get None for it"
                 )
-        elif not create_graph:
+        elif not isinstance(g, Tensor):
             g = _wrap(np.array(g, dtype=x.dtype))
         result.append(g)
     return tuple(result)

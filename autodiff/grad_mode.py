@@ -13,6 +13,7 @@ import threading
 
 class _State(threading.local):
     enabled = True
+    forward = 0  # the token of the running forward-mode sweep (jvp), 0 when none: ops then push tangents
 
 
 _state = _State()

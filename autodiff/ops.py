@@ -53,6 +53,11 @@ def _keep_shape(shape: tuple, axis) -> tuple:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
+def _negative_axes(axis, ndim: int) -> tuple:
+    """``axis`` counted from the end: the same axes when tangents carry leading batch axes."""
+    return tuple(a - ndim for a in _axes(axis, ndim))
+
+
 def _unreduce(g, shape: tuple, axis):
     """Spread a reduction's gradient back over the reduced axes."""
     return np.broadcast_to(g.reshape(_keep_shape(shape, axis)), shape)
@@ -79,37 +84,37 @@ _POWER = (
 )
 
 
-@op(saves=None)
+@op(saves=None, symmetric=True)
 def add(x, y):
     """Elementwise ``x + y`` with broadcasting."""
     return np.add(x, y), _ADD
 
 
-@op(saves=None)
+@op(saves=None, symmetric=True)
 def subtract(x, y):
     """Elementwise ``x - y`` with broadcasting."""
     return np.subtract(x, y), _SUBTRACT
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def multiply(x, y):
     """Elementwise ``x * y`` with broadcasting."""
     return np.multiply(x, y), _MULTIPLY
 
 
-@op
+@op(symmetric=True)
 def divide(x, y):
     """Elementwise ``x / y`` with broadcasting."""
     return np.true_divide(x, y), _DIVIDE
 
 
-@op
+@op(symmetric=True)
 def power(x, y):
     """Elementwise ``x ** y``. The gradient in ``y`` at ``x == 0`` is taken as 0."""
     return np.power(x, y), _POWER
 
 
-@op(saves=None)
+@op(saves=None, symmetric=True)
 def negative(x):
     """Elementwise ``-x``."""
     return np.negative(x), _negate
@@ -131,13 +136,28 @@ def _matmul_grad_y(g, out, x, y):
     return np.matmul(np.swapaxes(x, -1, -2), g)
 
 
+def _matmul_tangent_x(t, out, x, y):
+    if x.ndim == 1 and t.ndim > 1:  # a batch of vector tangents: rows of a matrix
+        return np.matmul(t, y) if y.ndim <= 2 else np.matmul(np.expand_dims(t, -2), y)[..., 0, :]
+    return np.matmul(t, y)
+
+
+def _matmul_tangent_y(t, out, x, y):
+    if y.ndim == 1 and t.ndim > 1:  # a batch of vector tangents: columns of a matrix
+        batch = t.shape[:-1]
+        column = t.reshape(batch + (1,) * builtins.max(x.ndim - 2, 0) + t.shape[-1:] + (1,))
+        return np.matmul(x, column)[..., 0]
+    return np.matmul(x, t)
+
+
 _MATMUL = (_matmul_grad_x, _matmul_grad_y)
+_MATMUL_TANGENTS = (_matmul_tangent_x, _matmul_tangent_y)
 
 
-@op(saves="inputs")
+@op(saves="inputs", tangents=True, batched=True)
 def matmul(x, y):
     """Matrix product with numpy's rules for 1-d operands and batch broadcasting."""
-    return np.matmul(x, y), _MATMUL
+    return np.matmul(x, y), _MATMUL, _MATMUL_TANGENTS
 
 
 # ------------------------------------------------------------- elementwise
@@ -152,49 +172,49 @@ _SIGMOID = lambda g, out, x: g * out * (1 - out)
 _RELU = lambda g, out, x: np.where(out > 0, g, 0)
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def exp(x):
     """Elementwise ``e ** x``."""
     return np.exp(x), _EXP
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def log(x):
     """Elementwise natural logarithm."""
     return np.log(x), _LOG
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def sqrt(x):
     """Elementwise square root."""
     return np.sqrt(x), _SQRT
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def abs(x):
     """Elementwise absolute value; its gradient at 0 is 0."""
     return np.abs(x), _ABS
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def sin(x):
     """Elementwise sine."""
     return np.sin(x), _SIN
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def cos(x):
     """Elementwise cosine."""
     return np.cos(x), _COS
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def tanh(x):
     """Elementwise hyperbolic tangent."""
     return np.tanh(x), _TANH
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def sigmoid(x):
     """Elementwise logistic function ``1 / (1 + e ** -x)``, accurate for large ``|x|``."""
     e = np.exp(-np.abs(x))  # never overflows
@@ -202,13 +222,13 @@ def sigmoid(x):
     return np.where(x >= 0, r, e * r), _SIGMOID
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def relu(x):
     """Elementwise ``max(x, 0)``; its gradient at 0 is 0."""
     return np.maximum(x, 0), _RELU
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def leaky_relu(x, negative_slope: float = 0.01):
     """Elementwise ``x if x > 0 else negative_slope * x``."""
     return (
@@ -217,7 +237,7 @@ def leaky_relu(x, negative_slope: float = 0.01):
     )
 
 
-@op
+@op(symmetric=True)
 def softplus(x):
     """Elementwise ``log(1 + e ** x)``, computed without overflow."""
     # the derivative sigmoid(x) equals exp(x - softplus(x)), whose exponent is <= 0
@@ -235,7 +255,7 @@ def clip(x, a_min=None, a_max=None):
     return _clip(x, a_min, a_max)
 
 
-@op(name="clip", saves="inputs")
+@op(name="clip", saves="inputs", symmetric=True)
 def _clip(x, a_min, a_max):
 
     def grad_x(g, out, x, lo, hi):
@@ -258,7 +278,7 @@ def _tie_split(g, x, y):
     return np.where(x == y, g * 0.5, g)
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def maximum(x, y):
     """Elementwise maximum; on ties the gradient is split equally.
 
@@ -276,7 +296,7 @@ def maximum(x, y):
     )
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def minimum(x, y):
     """Elementwise minimum; on ties the gradient is split equally."""
     return np.minimum(x, y), (
@@ -285,7 +305,7 @@ def minimum(x, y):
     )
 
 
-@op(saves="inputs")
+@op(saves="inputs", symmetric=True)
 def where(condition, x, y):
     """Choose ``x`` where ``condition`` holds, else ``y`` (numpy's three-argument ``where``)."""
     return np.where(condition, x, y), (
@@ -295,17 +315,18 @@ def where(condition, x, y):
     )
 
 
-@op(saves=None)
+@op(saves=None, symmetric=True)
 def astype(x, /, dtype):
     """Cast to ``dtype``; the gradient is cast back."""
     return np.asarray(x).astype(dtype), _pass
 
 
 # --------------------------------------------------------------- reductions
-@op(saves=None)
+@op(saves=None, tangents=True, batched=True)
 def sum(x, axis=None, keepdims: bool = False):
     """Sum over ``axis`` (all axes by default)."""
-    return np.sum(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis)
+    return (np.sum(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis),
+            lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims))
 
 
 def mean(x, axis=None, keepdims: bool = False):
@@ -317,15 +338,20 @@ def mean(x, axis=None, keepdims: bool = False):
 
 
 def _extreme(name: str, reduce):
-    @op(name=name)
+    @op(name=name, tangents=True, batched=True)
     def extreme(x, axis=None, keepdims: bool = False):
-        def rule(g, out, x):
-            keep = _keep_shape(x.shape, axis)
-            tied = x == out.reshape(keep)
-            count = tied.sum(axis=axis, keepdims=True).astype(g.dtype)
-            return np.where(tied, g.reshape(keep) / count, 0)
+        def share(x, out, dtype):
+            # 1/count at the tied extremes, 0 elsewhere (keepdims shape)
+            tied = x == out.reshape(_keep_shape(x.shape, axis))
+            return np.where(tied, 1 / tied.sum(axis=axis, keepdims=True).astype(dtype), 0)
 
-        return reduce(x, axis=axis, keepdims=keepdims), rule
+        def rule(g, out, x):
+            return g.reshape(_keep_shape(x.shape, axis)) * share(x, out, g.dtype)
+
+        def tangent(t, out, x):
+            return np.sum(t * share(x, out, t.dtype), axis=_negative_axes(axis, x.ndim), keepdims=keepdims)
+
+        return reduce(x, axis=axis, keepdims=keepdims), rule, tangent
 
     extreme.__doc__ = f"{name.capitalize()} over ``axis``; ties share the gradient equally."
     return extreme
@@ -349,24 +375,27 @@ def std(x, axis=None, ddof: int = 0, keepdims: bool = False):
     return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
-@op
+@op(tangents=True, batched=True)
 def prod(x, axis=None, keepdims: bool = False):
     """Product over ``axis``; exact gradients also where elements are zero."""
 
-    def rule(g, out, x):
+    def others(x):
         # d prod / d x_i is the product of the others: out / x_i with no zero in the slice,
         # the product of the non-zeros at a lone zero, and 0 elsewhere.
         zero = x == 0
         nonzero = np.where(zero, 1, x)
         p = np.prod(nonzero, axis=axis, keepdims=True)
         zeros = zero.sum(axis=axis, keepdims=True)
-        others = np.where(zeros == 0, p / nonzero, np.where(zero & (zeros == 1), p, 0))
-        return g.reshape(_keep_shape(x.shape, axis)) * others
+        return np.where(zeros == 0, p / nonzero, np.where(zero & (zeros == 1), p, 0))
 
-    return np.prod(x, axis=axis, keepdims=keepdims), rule
+    return (
+        np.prod(x, axis=axis, keepdims=keepdims),
+        lambda g, out, x: g.reshape(_keep_shape(x.shape, axis)) * others(x),
+        lambda t, out, x: np.sum(t * others(x), axis=_negative_axes(axis, x.ndim), keepdims=keepdims),
+    )
 
 
-@op
+@op(tangents=True, batched=True)
 def logsumexp(x, axis=None, keepdims: bool = False):
     """``log(sum(exp(x)))`` over ``axis``, without overflow."""
     # NOTE: own rule for stability: the composite would overflow in exp for large x.
@@ -380,39 +409,58 @@ def logsumexp(x, axis=None, keepdims: bool = False):
         keep = _keep_shape(x.shape, axis)
         return g.reshape(keep) * np.exp(x - out.reshape(keep))
 
-    return out, rule
+    def tangent(t, out, x):
+        softmax = np.exp(x - out.reshape(_keep_shape(x.shape, axis)))
+        return np.sum(t * softmax, axis=_negative_axes(axis, x.ndim), keepdims=keepdims)
+
+    return out, rule, tangent
 
 
-@op(saves="out")
+@op(saves="out", symmetric=True)
 def softmax(x, axis: int = -1):
     """``exp(x) / sum(exp(x))`` along ``axis``."""
     # NOTE: own rule: the composite's graph would be larger and less stable.
+    axis = _negative_axes(axis, np.ndim(x))[0]  # also right for tangents with batch axes
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     out = e / np.sum(e, axis=axis, keepdims=True)
     return out, lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True))
 
 
-@op(saves="out")
+@op(saves="out", tangents=True, batched=True)
 def log_softmax(x, axis: int = -1):
     """``x - logsumexp(x)`` along ``axis``."""
     # NOTE: own rule for stability (no log of an underflowed softmax).
+    axis = _negative_axes(axis, np.ndim(x))[0]
     z = x - np.max(x, axis=axis, keepdims=True)
     out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
-    return out, lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+    return (out, lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),
+            lambda t, out, x: t - (np.exp(out) * t).sum(axis=axis, keepdims=True))
 
 
 # -------------------------------------------------------------------- shape
-@op(saves=None, view=True)
+def _batch(t, x) -> tuple:
+    """The leading batch axes of a tangent ``t`` of operand ``x``."""
+    return t.shape[: t.ndim - np.ndim(x)]
+
+
+@op(saves=None, view=True, tangents=True, batched=True)
 def reshape(x, /, shape):
     """Give a new shape (one dimension may be -1)."""
-    return np.reshape(x, shape), lambda g, out, x: g.reshape(x.shape)
+    return (np.reshape(x, shape), lambda g, out, x: g.reshape(x.shape),
+            lambda t, out, x: t.reshape(_batch(t, x) + out.shape))
 
 
-@op(saves=None, view=True)
+@op(saves=None, view=True, tangents=True, batched=True)
 def transpose(x, axes=None):
     """Permute axes (reverse them by default)."""
-    inverse = None if axes is None else tuple(int(i) for i in np.argsort(axes))
-    return np.transpose(x, axes), lambda g, out, x: g.transpose(inverse)
+    axes = tuple(range(np.ndim(x) - 1, -1, -1)) if axes is None else tuple(int(a) % np.ndim(x) for a in axes)
+    inverse = tuple(int(i) for i in np.argsort(axes))
+
+    def tangent(t, out, x):
+        lead = t.ndim - x.ndim
+        return t.transpose(tuple(range(lead)) + tuple(lead + a for a in axes))
+
+    return np.transpose(x, axes), lambda g, out, x: g.transpose(inverse), tangent
 
 
 def swapaxes(x, axis1: int, axis2: int):
@@ -440,7 +488,7 @@ def expand_dims(x, axis):
     return reshape(x, np.expand_dims(x._data, axis).shape)
 
 
-@op(saves=None, view=True)
+@op(saves=None, view=True, symmetric=True)
 def broadcast_to(x, /, shape):
     """Broadcast to ``shape``; the gradient is summed back over the broadcast axes."""
     return np.broadcast_to(x, shape), _pass
@@ -484,14 +532,21 @@ def _unindex(g, shape: tuple, index: tuple):
     return out
 
 
-@op(saves=None)
+def _batched(t, x, index: tuple) -> tuple:
+    """``index`` for a tangent of ``x`` with leading batch axes."""
+    return (slice(None),) * (t.ndim - np.ndim(x)) + index
+
+
+@op(saves=None, tangents=True, batched=True)
 def _scatter(g, /, shape, index):
-    return _unindex(g, shape, index), lambda gg, out, g: gg[index]
+    return (_unindex(g, shape, index), lambda gg, out, g: gg[index],
+            lambda t, out, g: _unindex(t, _batch(t, g) + shape, _batched(t, g, index)))
 
 
-@op(saves=None, view=True)
+@op(saves=None, view=True, tangents=True, batched=True)
 def _getitem(x, /, index):
-    return x[index], lambda g, out, x: _unindex(g, x.shape, index)
+    return (x[index], lambda g, out, x: _unindex(g, x.shape, index),
+            lambda t, out, x: t[_batched(t, x, index)])
 
 
 def getitem(x, index):
@@ -508,16 +563,18 @@ def getitem(x, index):
     return _getitem(x, _index_arrays(index))
 
 
-@op(saves=None)
+@op(saves=None, tangents=True, batched=True)
 def _concatenate(*xs, axis=0):
     ax = axis % np.ndim(xs[0])
     lengths = [np.shape(x)[ax] for x in xs]
     ends = np.cumsum(lengths)
-    rules = []
-    for start, end in zip(ends - lengths, ends):
+    rules, tangents = [], []
+    for k, (start, end) in enumerate(zip(ends - lengths, ends)):
         part = (slice(None),) * ax + (slice(int(start), int(end)),)
         rules.append(lambda g, out, *xs, part=part: g[part])
-    return np.concatenate(xs, axis=axis), tuple(rules)
+        tangents.append(lambda t, out, *xs, part=part, k=k:
+                        _unindex(t, _batch(t, xs[k]) + out.shape, _batched(t, xs[k], part)))
+    return np.concatenate(xs, axis=axis), tuple(rules), tuple(tangents)
 
 
 def concatenate(arrays: Sequence, axis: int = 0):
@@ -552,14 +609,15 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     return [x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-@op(saves=None)
+@op(saves=None, tangents=True, batched=True)
 def pad(x, /, pad_width, mode: str = "constant", constant_values=0):
     """Pad with a constant (numpy's ``pad`` in ``mode="constant"``)."""
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
     inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x)))
-    return np.pad(x, pad_width, mode="constant", constant_values=constant_values), lambda g, out, x: g[inner]
+    return (np.pad(x, pad_width, mode="constant", constant_values=constant_values), lambda g, out, x: g[inner],
+            lambda t, out, x: np.pad(t, [(0, 0)] * (t.ndim - x.ndim) + widths.tolist()))
 
 
 # ------------------------------------------------------------------- einsum
@@ -587,7 +645,7 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
     return terms, out
 
 
-@op(saves="inputs")
+@op(saves="inputs", tangents=True, batched=True)
 def _einsum(*xs, subscripts):
     terms, out_term = _einsum_parse(subscripts, [np.shape(x) for x in xs])
     sizes = {c: s for t, x in zip(terms, xs) for c, s in zip(t, np.shape(x))}
@@ -621,7 +679,18 @@ def _einsum(*xs, subscripts):
 
         return rule
 
-    return np.einsum(subscripts, *xs), tuple(rule_for(k) for k in range(len(xs)))
+    def tangent_for(k):
+        def tangent(t, out, *xs):
+            # linear in each operand: the same contraction with t in operand k's place
+            batch = "".join(c for c in string.ascii_letters if c not in used)[: t.ndim - np.ndim(xs[k])]
+            spec = [batch + term if i == k else term for i, term in enumerate(terms)]
+            operands = [t if i == k else x for i, x in enumerate(xs)]
+            return np.einsum(",".join(spec) + "->" + batch + out_term, *operands)
+
+        return tangent
+
+    return (np.einsum(subscripts, *xs), tuple(rule_for(k) for k in range(len(xs))),
+            tuple(tangent_for(k) for k in range(len(xs))))
 
 
 def einsum(subscripts: str, *operands):

@@ -108,7 +108,7 @@ class Tensor:
     Tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "_tangent", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -121,6 +121,7 @@ class Tensor:
         self._node = None
         self._lock = None
         self._hooks = None
+        self._tangent = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -381,7 +382,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     """
     t = _new(Tensor)
     t._data = data
-    t.grad = t._node = t._hooks = None
+    t.grad = t._node = t._hooks = t._tangent = None
     t._lock = base._shared_lock() if isinstance(base, Tensor) else None
     t.requires_grad = False
     return t
@@ -421,6 +422,51 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     return t
 
 
+class NotBatched(Exception):
+    """A batch of tangents reached an op whose tangent rules do not take batch axes."""
+
+
+def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple, index: int | None,
+                  batched: bool) -> None:
+    """Forward mode: the tangent of ``t`` as the sum over its operands' tangent contributions.
+
+    A tangent is stored with the token of the sweep that made it, so a tensor left over
+    from an earlier sweep contributes nothing to this one.
+    """
+    token = _mode.forward
+    total = None
+    for i, a in enumerate(operands):
+        pair = a._tangent if isinstance(a, Tensor) else None
+        if pair is None or pair[0] != token:
+            continue
+        tangent = pair[1]
+        if index is None:
+            raise TypeError(
+                f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
+                "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
+            )
+        rules = result[index] if type(result[index]) is tuple else (result[index],)
+        batch = tangent.ndim - a.ndim
+        if batch and index != 1 and not batched:
+            raise NotBatched(name)
+        if index == 1 and batch and a.ndim < t.ndim:
+            # a reverse rule used as tangent rule broadcasts like numpy: align the batch axes
+            tangent = tangent.reshape(tangent.shape[:batch] + (1,) * (t.ndim - a.ndim) + a.shape)
+        if isinstance(tangent, Tensor):  # the tangent itself is recorded: run the rule on tensors
+            part = rules[i](tangent, t, *operands)
+        else:
+            part = rules[i](tangent, t._data, *vals)
+        total = part if total is None else total + part
+    if total is None:
+        return
+    shape = total.shape[: total.ndim - t.ndim] + t.shape if total.ndim >= t.ndim else t.shape
+    if total.shape != shape:
+        total = np.broadcast_to(total, shape)
+    if total.dtype != t.dtype:
+        total = total.astype(t.dtype)
+    t._tangent = (token, total)
+
+
 def _count_operands(fn: Callable) -> int | None:
     """How many leading parameters are operands (None: all positional arguments).
 
@@ -447,7 +493,8 @@ def _operand_error(name: str, vals: tuple, error: Exception) -> ValueError:
     return ValueError(f"{name}: operands of shapes {shapes} do not fit: {error}")
 
 
-def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None = "all", view: bool = False):
+def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None = "all", view: bool = False,
+       symmetric: bool = False, tangents: bool = False, batched: bool = False):
     """Make a differentiable op from a numpy forward function that returns its rules.
 
     The decorated function receives its operands as numpy arrays (its
@@ -467,6 +514,19 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
         backward has run. Built-in ops declare exactly what they read.
     view : bool
         The output may share memory with the first operand.
+    symmetric : bool
+        Each operand's Jacobian is diagonal or symmetric (every elementwise op is), so
+        each rule, applied to a tangent instead of a gradient, also gives the tangent
+        of the output: forward mode needs nothing more.
+    tangents : bool
+        The function returns a third element: one tangent rule per operand,
+        ``tangent_rule(t, out, *operands)`` giving that operand's contribution to the
+        output's tangent (forward mode).
+    batched : bool
+        The tangent rules accept tangents with leading batch axes (a batch of
+        directions, as ``jacobian`` and ``hessian`` send) and put them first in the
+        result; the engine broadcasts each contribution to ``batch + out.shape``. A
+        symmetric op needs no such care: the engine aligns the batch axes for it.
 
     Examples
     --------
@@ -479,11 +539,14 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     Tensor(12.)
     """
     if fn is None:
-        return lambda f: op(f, name=name, saves=saves, view=view)
+        return lambda f: op(f, name=name, saves=saves, view=view, symmetric=symmetric, tangents=tangents,
+                            batched=batched)
     if saves not in ("all", "inputs", "out", None):
         raise ValueError(f"saves must be 'all', 'inputs', 'out' or None, got {saves!r}")
     opname = name or fn.__name__
     n = _count_operands(fn)
+
+    jvp_index = 2 if tangents else 1 if symmetric else None
 
     if n == 1:
         def wrapper(x, *args, **kwargs):
@@ -492,14 +555,19 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             else:
                 val, rec = x, False
             try:
-                out, rules = fn(val, *args, **kwargs)
+                result = fn(val, *args, **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, (val,), e) from e
+            out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             if rec and _mode.enabled and out.dtype.kind == "f":
-                return _attach(opname, out, (x,), (val,), rules, (0,), saves, view and x)
-            return _wrap(out, view and x)
+                t = _attach(opname, out, (x,), (val,), result[1], (0,), saves, view and x)
+            else:
+                t = _wrap(out, view and x)
+            if _mode.forward:
+                _push_tangent(opname, t, (x,), (val,), result, jvp_index, batched)
+            return t
     elif n == 2:
         def wrapper(x, y, *args, **kwargs):
             if isinstance(x, Tensor):
@@ -511,30 +579,41 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             else:
                 vy, ry = y, False
             try:
-                out, rules = fn(vx, vy, *args, **kwargs)
+                result = fn(vx, vy, *args, **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, (vx, vy), e) from e
+            out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
                 needs = (0, 1) if rx and ry else (0,) if rx else (1,)
-                return _attach(opname, out, (x, y), (vx, vy), rules, needs, saves, view and x)
-            return _wrap(out, view and x)
+                t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, view and x)
+            else:
+                t = _wrap(out, view and x)
+            if _mode.forward:
+                _push_tangent(opname, t, (x, y), (vx, vy), result, jvp_index, batched)
+            return t
     else:
         def wrapper(*args, **kwargs):
             k = len(args) if n is None else n
             operands = args[:k]
             vals = tuple(a._data if isinstance(a, Tensor) else a for a in operands)
             try:
-                out, rules = fn(*vals, *args[k:], **kwargs)
+                result = fn(*vals, *args[k:], **kwargs)
             except ValueError as e:
                 raise _operand_error(opname, vals, e) from e
+            out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
+            base = view and operands and operands[0]
             if needs and _mode.enabled and out.dtype.kind == "f":
-                return _attach(opname, out, operands, vals, rules, needs, saves, view and operands[0])
-            return _wrap(out, view and operands and operands[0])
+                t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
+            else:
+                t = _wrap(out, base)
+            if _mode.forward:
+                _push_tangent(opname, t, operands, vals, result, jvp_index, batched)
+            return t
 
     wrapper.__name__ = wrapper.__qualname__ = opname
     wrapper.__doc__ = fn.__doc__

@@ -10,7 +10,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ["autodiff", "autodiff.tensor", "autodiff.ops", "autodiff.backward", "autodiff.gradcheck",
+MODULES = ["autodiff", "autodiff.tensor", "autodiff.functional", "autodiff.viz", "autodiff.ops", "autodiff.backward", "autodiff.gradcheck",
            "autodiff.grad_mode", "autodiff.creation", "nn.module", "nn.layers", "nn.losses", "nn.data",
            "nn.train"]
 

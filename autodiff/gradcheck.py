@@ -147,6 +147,27 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     )
 
 
+def numeric_jacobian(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:
+    """The Jacobian of an array function by central differences in float64: ``out.shape + x.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from autodiff.gradcheck import numeric_jacobian
+    >>> np.round(numeric_jacobian(lambda x: x ** 2, np.array([1.0, 3.0])), 6)
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    x = np.asarray(x, dtype=np.float64)
+    columns = []
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        columns.append((np.asarray(f(x + step), dtype=np.float64) - np.asarray(f(x - step), dtype=np.float64)) / (2 * eps))
+    out_shape = columns[0].shape if columns else np.shape(f(x))
+    return np.stack(columns, axis=-1).reshape(out_shape + x.shape) if columns else np.zeros(out_shape + x.shape)
+
+
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
     v = rng.standard_normal(n)
     return v / np.linalg.norm(v)

@@ -1,0 +1,225 @@
+"""Both directions of differentiation, and the transforms built on them."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autodiff as ad
+from autodiff.gradcheck import numeric_jacobian
+
+
+# -------------------------------------------------- random smooth programs
+UNARY = [ad.tanh, ad.sin, ad.sigmoid, ad.softplus, lambda x: x * x, lambda x: ad.exp(-x * x),
+         lambda x: ad.softmax(x, axis=-1), lambda x: ad.log_softmax(x, axis=0), ad.gelu]
+MIXING = [
+    lambda x, W: x @ W,
+    lambda x, W: (x[:, None] * W).sum(axis=0),
+    lambda x, W: ad.concatenate([x[1:], x[:1]]) * 2.0,
+    lambda x, W: ad.einsum("i,ij->j", x, W),
+    lambda x, W: ad.logsumexp(x[:, None] + W, axis=0),
+    lambda x, W: ad.reshape(ad.transpose(ad.reshape(x, (2, 2))), (4,)) - x.mean(),
+    lambda x, W: ad.pad(x[1:3], 1) + ad.max(W, axis=0),
+    lambda x, W: ad.prod(W + 2.0, axis=0) * x,
+    lambda x, W: ad.where(x > 0, x, 0.5 * x) + ad.var(W, axis=0),
+]
+
+
+def program(choices):
+    W = ad.tensor(np.linspace(-1.0, 1.0, 16).reshape(4, 4) ** 2 - 0.3)
+
+    def f(x):
+        for a, b in choices:
+            x = UNARY[a](MIXING[b](x, W))
+        return x
+
+    return f
+
+
+programs = st.lists(st.tuples(st.integers(0, len(UNARY) - 1), st.integers(0, len(MIXING) - 1)), min_size=1, max_size=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs, st.integers(0, 2**32 - 1))
+def test_forward_and_reverse_agree_on_random_programs(choices, seed):
+    rng = np.random.default_rng(seed)
+    f = program(choices)
+    x, v, u = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)
+    _, Jv = ad.jvp(f, (x,), (v,))
+    _, pullback = ad.vjp(f, x)
+    (uJ,) = pullback(u)
+    assert abs(u @ Jv - uJ @ v) <= 1e-10 * (1 + abs(u @ Jv))
+    J_fwd = ad.jacobian(f, mode="fwd")(x)
+    J_rev = ad.jacobian(f, mode="rev")(x)
+    np.testing.assert_allclose(J_fwd, J_rev, rtol=1e-10, atol=1e-12)
+    numeric = numeric_jacobian(lambda x: f(ad.tensor(x)).numpy(), x)
+    np.testing.assert_allclose(J_fwd, numeric, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- Hessians
+def rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def rosenbrock_hessian(x):
+    n = len(x)
+    H = np.zeros((n, n))
+    i = np.arange(n - 1)
+    H[i, i] += 1200 * x[:-1] ** 2 - 400 * x[1:] + 2
+    H[i, i + 1] = H[i + 1, i] = -400 * x[:-1]
+    H[i + 1, i + 1] += 200
+    return H
+
+
+@pytest.mark.parametrize("n", [2, 10, 100])
+def test_hessian_of_rosenbrock_is_the_analytic_one(n):
+    x = np.random.default_rng(n).uniform(-1.5, 1.5, n)
+    np.testing.assert_allclose(ad.hessian(rosenbrock)(x), rosenbrock_hessian(x), rtol=0, atol=1e-9)
+    v = np.random.default_rng(0).standard_normal(n)
+    value, Hv = ad.hvp(rosenbrock, x, v)
+    assert value == pytest.approx(rosenbrock(ad.tensor(x)).item())
+    np.testing.assert_allclose(Hv, rosenbrock_hessian(x) @ v, rtol=0, atol=1e-9)
+
+
+def test_a_networks_hessian_is_symmetric():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 3)), rng.standard_normal(6)
+    shapes = [(3, 5), (5,), (5, 1)]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def loss(theta):
+        parts = ad.split(theta, list(np.cumsum(sizes)[:-1]))
+        W1, b1, W2 = (ad.reshape(p, s) for p, s in zip(parts, shapes))
+        return (((ad.tanh(X @ W1 + b1) @ W2)[:, 0] - y) ** 2).mean()
+
+    H = ad.hessian(loss)(rng.standard_normal(sum(sizes)) * 0.5)
+    np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-12)
+    assert np.abs(H).max() > 1e-3
+
+
+@pytest.mark.parametrize("fn, third", [
+    (ad.sin, lambda x: -np.cos(x)),
+    (ad.tanh, lambda x: (6 * np.tanh(x) ** 2 - 2) * (1 - np.tanh(x) ** 2)),
+    (lambda x: x ** 3, lambda x: 6.0 + 0 * x),
+])
+def test_third_derivatives_by_nested_grad(fn, third):
+    d3 = ad.grad(ad.grad(ad.grad(fn)))
+    for x in (-1.3, 0.2, 0.9):
+        assert d3(x) == pytest.approx(third(x), rel=1e-12, abs=1e-12)
+
+
+# -------------------------------------------------------------- transforms
+def test_kinds_in_are_kinds_out_and_no_grad_is_touched():
+    f = lambda x: (x ** 2).sum()
+    assert isinstance(ad.grad(f)(np.array([1.0, 2.0])), np.ndarray)
+    assert isinstance(ad.grad(lambda x: x ** 2)(3.0), float)
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    g = ad.grad(f)(x)
+    assert isinstance(g, ad.Tensor) and x.grad is None
+    np.testing.assert_array_equal(g.numpy(), [2.0, 4.0])
+    integer_input = ad.grad(f)(np.array([1, 2]))
+    assert integer_input.dtype == np.float64
+
+
+def test_value_and_grad_with_aux_and_several_argnums():
+    def f(x, y):
+        return (x * y).sum(), "aux"
+
+    (value, aux), (gx, gy) = ad.value_and_grad(f, argnums=(0, 1), has_aux=True)(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert value == 11.0 and aux == "aux"
+    np.testing.assert_array_equal(gx, [3.0, 4.0])
+    np.testing.assert_array_equal(gy, [1.0, 2.0])
+    with pytest.raises(ValueError, match="one-element tensor"):
+        ad.grad(lambda x: x * 2)(np.array([1.0, 2.0]))
+
+
+def test_grad_of_a_function_that_ignores_its_input_is_zero():
+    np.testing.assert_array_equal(ad.grad(lambda x: ad.tensor(1.0))(np.array([1.0, 2.0])), [0.0, 0.0])
+
+
+def test_jacobian_auto_picks_the_cheaper_direction(monkeypatch):
+    import autodiff.functional as functional
+
+    calls = []
+    real = functional._forward_columns
+    monkeypatch.setattr(functional, "_forward_columns", lambda *a, **k: calls.append(1) or real(*a, **k))
+    wide = lambda x: ad.concatenate([x, x ** 2, ad.sin(x)])  # 2 inputs, 6 outputs: forward
+    np.testing.assert_allclose(ad.jacobian(wide)(np.array([0.5, 1.0])), ad.jacobian(wide, mode="rev")(np.array([0.5, 1.0])))
+    assert calls == [1]
+    tall = lambda x: (x ** 2).sum(keepdims=True)  # 5 inputs, 1 output: reverse
+    ad.jacobian(tall)(np.ones(5))
+    assert calls == [1]
+
+
+def test_jacobian_shapes_and_several_argnums():
+    f = lambda x, W: ad.tanh(W @ x)
+    x, W = np.ones(3), np.arange(6.0).reshape(2, 3) / 10
+    Jx, JW = ad.jacobian(f, argnums=(0, 1), mode="fwd")(x, W)
+    assert Jx.shape == (2, 3) and JW.shape == (2, 2, 3)
+    Jx_r, JW_r = ad.jacobian(f, argnums=(0, 1), mode="rev")(x, W)
+    np.testing.assert_allclose(Jx, Jx_r, atol=1e-14)
+    np.testing.assert_allclose(JW, JW_r, atol=1e-14)
+
+
+def test_an_op_without_batched_tangents_falls_back_to_one_sweep_per_direction():
+    @ad.op(tangents=True)
+    def cube(x):
+        return x ** 3, lambda g, out, x: 3 * g * x ** 2, lambda t, out, x: 3 * t * x ** 2
+
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(ad.jacobian(lambda x: cube(x) * 2.0, mode="fwd")(x), np.diag(6 * x ** 2))
+    np.testing.assert_allclose(ad.hessian(lambda x: cube(x).sum())(x), np.diag(6 * x))
+
+
+def test_forward_mode_through_an_op_without_tangent_rule_says_what_to_do():
+    @ad.op
+    def cube(x):
+        return x ** 3, lambda g, out, x: 3 * g * x ** 2
+
+    with pytest.raises(TypeError, match="op 'cube' has no tangent rule.*tangents=True.*symmetric=True"):
+        ad.jvp(cube, (np.ones(2),), (np.ones(2),))
+
+
+def test_jvp_keeps_no_tape():
+    x = np.linspace(-1, 1, 8)
+    probes = []
+
+    def chain(y):
+        for _ in range(200):
+            y = (y * 1.01 + 0.1).tanh()
+            probes.append(weakref.ref(y))
+        return y
+
+    gc.disable()
+    try:
+        out, tangent = ad.jvp(chain, (x,), (np.ones(8),))
+        assert sum(p() is not None for p in probes) == 0  # nothing was kept alive by a graph
+    finally:
+        gc.enable()
+    _, pullback = ad.vjp(chain, x)
+    np.testing.assert_allclose(tangent, ad.jacobian(chain, mode="rev")(x) @ np.ones(8), rtol=1e-12)
+
+
+def test_a_tangent_from_an_earlier_sweep_does_not_leak_into_a_later_one():
+    kept = {}
+
+    def f(x):
+        kept["h"] = x * 3
+        return kept["h"].sum()
+
+    ad.jvp(f, (np.ones(2),), (np.ones(2),))
+    _, tangent = ad.jvp(lambda y: (y * kept["h"]).sum(), (np.ones(2),), (np.ones(2),))
+    assert tangent == pytest.approx(6.0)  # kept["h"] is a constant here: its old tangent must not count
+
+
+def test_forward_over_reverse_matches_reverse_over_reverse():
+    f = lambda x: (ad.tanh(x) * ad.sin(x[::-1])).sum()
+    x, v = np.array([0.3, -0.7, 1.1]), np.array([1.0, 2.0, -1.0])
+    _, Hv = ad.hvp(f, x, v)
+    g = ad.grad(lambda t: (ad.grad(f)(t) * v).sum())(ad.tensor(x))
+    np.testing.assert_allclose(Hv, g.numpy(), rtol=1e-12)

@@ -15,7 +15,7 @@ adjoint over its consumers (the chain rule run backwards).
 from .backward import gradients
 from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (
     abs, add, astype, broadcast_to, clip, concatenate, cos, divide, einsum, equal, exp,
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "op", "gradients", "draw", "explain", "grad", "value_and_grad", "vjp", "jvp",
     "jacobian", "hessian", "hvp", "gradcheck", "gradgradcheck", "GradcheckError",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
     "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "einsum",
     "equal", "exp", "expand_dims", "flatten", "gelu", "getitem", "greater", "greater_equal",

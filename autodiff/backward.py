@@ -32,6 +32,19 @@ def _freed_error(node: Node) -> RuntimeError:
     )
 
 
+def _check_finite(node: Node, index: int, g, gi, args) -> None:
+    """Anomaly detection in the reverse sweep: a non-finite gradient from finite values."""
+    from .tensor import _finite
+
+    if not _finite(gi) and _finite(g) and all(_finite(a) for a in args):
+        where = getattr(node, "where", None)
+        shapes = ", ".join(str(np.shape(a)) for a in args)
+        raise FloatingPointError(
+            f"the rule of op '{node.op}' made a non-finite gradient for operand {index} from finite values "
+            f"(operands of shapes {shapes}); the op was created at {where.line if where else 'an unknown line'}"
+        )
+
+
 def _unbroadcast(g, shape: tuple, node: Node, index: int):
     """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
     lead = g.ndim - len(shape)
@@ -130,6 +143,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
     # Rules run on tensors to record the sweep (create_graph), and during a forward-mode
     # sweep so that tangents flow through them too (forward-over-reverse).
     tensors = create or bool(_mode.forward)
+    anomaly = _mode.anomaly
     if tensors:
         adjoint = {t: g if isinstance(g, Tensor) else _wrap(g) for t, g in adjoint.items()}
         pop_adjoint = adjoint.pop
@@ -158,6 +172,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                 parent = inputs[i]
                 if g is not None and rules[i] is not None:
                     gi = rules[i](g, out, *args)
+                    if anomaly and gi is not None:
+                        _check_finite(node, i, g, gi, args)
                     if gi is not None:
                         if tensors:
                             if not isinstance(gi, Tensor):
@@ -182,6 +198,35 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
     finally:
         _mode.enabled = previous
     return found
+
+
+def topological(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` was made from, in topological order (inputs first, ``root`` last).
+
+    Iterative; raises if backward() already freed part of the graph.
+    """
+    order: list[Tensor] = []
+    done: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if id(t) in done:
+            continue
+        node = t._node
+        if expanded or node is None:
+            done.add(id(t))
+            order.append(t)
+            continue
+        if node.rules is None:
+            raise RuntimeError(
+                f"backward() already freed this graph (op '{node.op}'); use it before backward(), "
+                "or call backward(retain_graph=True)"
+            )
+        stack.append((t, True))
+        for operand in reversed(node.inputs):
+            if isinstance(operand, Tensor) and id(operand) not in done:
+                stack.append((operand, False))
+    return order
 
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:

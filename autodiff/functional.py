@@ -165,10 +165,12 @@ class _ForwardSweep:
         if _mode.forward:
             raise NotImplementedError("jvp inside jvp (forward over forward) is not supported")
         _mode.forward = next(_tokens)
+        _mode.update()
         return _mode.forward
 
     def __exit__(self, *exc) -> None:
         _mode.forward = 0
+        _mode.update()
 
 
 def _seeded(inputs: Sequence[_Input], tangents: Sequence[Any], token: int, differentiable: bool = False) -> list:

@@ -14,6 +14,12 @@ import threading
 class _State(threading.local):
     enabled = True
     forward = 0  # the token of the running forward-mode sweep (jvp), 0 when none: ops then push tangents
+    anomaly = False  # check every value (detect_anomaly)
+    trace = False  # nodes remember where they were made and how to re-run their op
+    extra = False  # any of the three: the one flag an op checks on its hot path
+
+    def update(self) -> None:
+        self.extra = bool(self.forward or self.anomaly or self.trace)
 
 
 _state = _State()
@@ -85,3 +91,45 @@ class enable_grad(_GradModeContext):
     """Context manager and decorator that turns recording back on inside ``no_grad``."""
 
     mode = True
+
+
+class _Flag:
+    """Set a flag of the grad-mode state for the duration of a ``with`` block."""
+
+    attribute = ""
+
+    def __enter__(self):
+        self.prev = getattr(_state, self.attribute)
+        setattr(_state, self.attribute, True)
+        _state.update()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(_state, self.attribute, self.prev)
+        _state.update()
+
+
+class detect_anomaly(_Flag):
+    """Check every value of both sweeps; raise at the first non-finite result of finite inputs.
+
+    The error names the op, its operand shapes and the line of your code that created it.
+    Off by default, and then it costs nothing measurable.
+
+    Examples
+    --------
+    >>> import autodiff as ad
+    >>> x = ad.tensor([1.0, 2.0], requires_grad=True)
+    >>> with ad.detect_anomaly():
+    ...     y = ad.log(x - x)
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: op 'log' made -inf from finite operands of shapes (2,), at ...
+    """
+
+    attribute = "anomaly"
+
+
+class trace_ops(_Flag):
+    """Make every recorded node remember the line that created it and how to re-run its op."""
+
+    attribute = "trace"

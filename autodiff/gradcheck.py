@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backward import gradients
-from .grad_mode import no_grad
+from .backward import _unbroadcast, gradients, topological
+from .grad_mode import no_grad, trace_ops
 from .ops import concatenate, reshape
 from .tensor import Tensor, _wrap
 
@@ -41,8 +41,8 @@ def _differentiable(inputs: Sequence) -> list[bool]:
 
 
 def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              *, max_full: int = 256, projections: int = 4, seed: int = 0,
-              raise_exception: bool = True) -> bool:
+              *, max_full: int = 256, projections: int = 4, seed: int = 0, check_forward: bool = True,
+              check_kinks: bool = False, raise_exception: bool = True) -> bool:
     """Check the engine's gradients of ``f`` at ``inputs`` against central differences.
 
     Parameters
@@ -57,9 +57,18 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     max_full : int
         Sides (an input, the output) with at most this many elements are checked
         element by element; larger ones with ``projections`` random unit vectors.
+    check_forward : bool
+        Also check forward mode: ``uᵀ(J v)`` from a jvp must agree with ``(uᵀJ) v`` from
+        a vjp and with finite differences (skipped, with a warning, where an op has no
+        tangent rule).
+    check_kinks : bool
+        Where the check fails next to a point where an op is not differentiable
+        (relu or abs at 0, ties of max/min/maximum/minimum, clip's bounds), warn with
+        :class:`KinkWarning` naming those points and return True instead of failing.
     raise_exception : bool
         Raise :class:`GradcheckError` naming the input, the worst element and both
-        values (default), or return False.
+        values, and the first op whose rule disagrees with finite differences
+        locally, with the line that created it (default); or return False.
 
     Returns
     -------
@@ -92,9 +101,10 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
         args = [_wrap(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active)]
         return _flat(f(*args))._data
 
-    # analytic: vᵀJ for each output cotangent v
+    # analytic: vᵀJ for each output cotangent v (nodes remember their lines for the localiser)
     leaves = [_wrap(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active)]
-    out = _flat(f(*leaves))
+    with trace_ops():
+        out = _flat(f(*leaves))
     m = out.size
     cotangents = list(np.eye(m)) if m <= max_full else [_unit(rng, m) for _ in range(projections)]
     wrt = [t for t, on in zip(leaves, active) if on]
@@ -133,18 +143,146 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
                 excess = abs(value - numeric) - (atol + rtol * abs(numeric))
                 if worst is None or excess > worst[0]:
                     worst = (excess, i, idx, r, value, numeric)
-    if worst is None or worst[0] <= 0:
+    failure = None
+    if worst is not None and worst[0] > 0:
+        excess, i, idx, r, value, numeric = worst
+        where = f"element {idx}" if idx is not None else "a random projection"
+        against = f"output element {r}" if m <= max_full else "a random output projection"
+        failure = (
+            f"gradcheck failed for input {i} (shape {values[i].shape}) at {where}, {against}: "
+            f"analytic {value:.10g}, numeric {numeric:.10g}, difference {abs(value - numeric):.3g} "
+            f"exceeds atol + rtol*|numeric| = {atol + rtol * abs(numeric):.3g}"
+        )
+    elif check_forward:
+        failure = _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng)
+    if failure is None:
         return True
+    if check_kinks:
+        kinks = _kinks(out, eps)
+        if kinks:
+            warnings.warn(KinkWarning("gradcheck: derivatives disagree next to non-differentiable points, "
+                                      "reported instead of failing:\n  " + "\n  ".join(kinks)), stacklevel=2)
+            return True
     if not raise_exception:
         return False
-    excess, i, idx, r, value, numeric = worst
-    where = f"element {idx}" if idx is not None else "a random projection"
-    against = f"output element {r}" if m <= max_full else "a random output projection"
-    raise GradcheckError(
-        f"gradcheck failed for input {i} (shape {values[i].shape}) at {where}, {against}: "
-        f"analytic {value:.10g}, numeric {numeric:.10g}, difference {abs(value - numeric):.3g} "
-        f"exceeds atol + rtol*|numeric| = {atol + rtol * abs(numeric):.3g}"
-    )
+    culprit = _localize(out, eps, atol, rtol, rng)
+    raise GradcheckError(failure + (f"\nthe first op whose rule disagrees locally: {culprit}" if culprit else ""))
+
+
+class KinkWarning(UserWarning):
+    """gradcheck met a point where an op is not differentiable."""
+
+
+def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng) -> str | None:
+    """Forward mode against reverse mode and finite differences along random u, v."""
+    from .functional import _ForwardSweep
+
+    directions = [_unit(rng, v.size).reshape(v.shape) if on else None for v, on in zip(values, active)]
+    u = _unit(rng, out.size)
+    try:
+        with _ForwardSweep() as token:
+            args = []
+            for v, x, on, d in zip(values, inputs, active, directions):
+                if on:
+                    x = _wrap(v.copy()).requires_grad_()
+                    x._tangent = (token, d)
+                args.append(x)
+            result = _flat(f(*args))
+            pair = result._tangent
+            Jv = np.zeros(out.shape) if pair is None or pair[0] != token else np.asarray(
+                pair[1]._data if isinstance(pair[1], Tensor) else pair[1])
+    except TypeError as error:
+        if "no tangent rule" not in str(error):
+            raise
+        warnings.warn(f"gradcheck: forward mode not checked: {error}", stacklevel=3)
+        return None
+    forward = float(u @ Jv)
+    grads = gradients(out, wrt, grad_outputs=_wrap(u), retain_graph=True, allow_unused=True) if out.requires_grad \
+        else [None] * len(wrt)
+    active_directions = [d for d in directions if d is not None]
+    reverse = float(sum(np.sum(g._data * d) for g, d in zip(grads, active_directions) if g is not None))
+    plus = [v + eps * d if d is not None else v for v, d in zip(values, directions)]
+    minus = [v - eps * d if d is not None else v for v, d in zip(values, directions)]
+    numeric = float(u @ (evaluate(plus) - evaluate(minus))) / (2 * eps)
+    tolerance = atol + rtol * abs(numeric)
+    if abs(forward - numeric) > tolerance or abs(reverse - numeric) > tolerance:
+        return (f"forward and reverse mode disagree along random directions: uᵀ(J v) = {forward:.10g} by "
+                f"jvp, (uᵀJ) v = {reverse:.10g} by vjp, {numeric:.10g} by finite differences")
+    return None
+
+
+def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.Generator) -> str | None:
+    """The first op, in topological order, whose reverse rule disagrees with a local finite difference."""
+    for t in topological(out):
+        node = t._node
+        site = getattr(node, "where", None) if node is not None else None
+        if site is None:
+            continue
+        vals, g = node.vals, rng.standard_normal(t.shape)
+        for i in node.needs:
+            x = np.asarray(vals[i])
+            if x.dtype.kind != "f":
+                continue
+            w = rng.standard_normal(x.shape)
+            gi = node.rules[i](g, t._data, *vals)
+            gi = np.zeros(x.shape) if gi is None else np.asarray(gi)
+            if gi.shape != x.shape:
+                gi = _unbroadcast(gi, x.shape, node, i)
+            analytic = float(np.sum(gi * w))
+
+            def local(value, i=i):
+                args = list(vals)
+                args[i] = value
+                with no_grad():
+                    return np.asarray(site.fn(*args, *site.args, **site.kwargs))
+
+            numeric = float(np.sum(g * (local(x + eps * w) - local(x - eps * w)))) / (2 * eps)
+            if abs(analytic - numeric) > atol + rtol * abs(numeric):
+                shapes = ", ".join(str(np.shape(v)) for v in vals)
+                return (f"op '{node.op}' (operand {i}; operands of shapes {shapes}), created at {site.line}: "
+                        f"its rule gives {analytic:.8g}, finite differences {numeric:.8g}")
+    return None
+
+
+def _reduction_axis(site) -> Any:
+    return site.kwargs.get("axis", site.args[0] if site.args else None)
+
+
+def _tie_gap(x: np.ndarray, out: np.ndarray, axis) -> float:
+    # distance to a tie of a max/min reduction: 0 at a tie, else the smallest gap to the extreme
+    from .ops import _keep_shape
+
+    distance = np.abs(x - out.reshape(_keep_shape(x.shape, axis)))
+    if ((distance == 0).sum(axis=axis) > 1).any():
+        return 0.0
+    positive = distance[distance > 0]
+    return float(positive.min()) if positive.size else np.inf
+
+
+_KINKS = {
+    "relu": lambda vals, out, site: np.abs(vals[0]).min(),
+    "leaky_relu": lambda vals, out, site: np.abs(vals[0]).min(),
+    "abs": lambda vals, out, site: np.abs(vals[0]).min(),
+    "maximum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
+    "minimum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
+    "clip": lambda vals, out, site: min(np.abs(np.subtract(vals[0], b)).min() for b in vals[1:] if b is not None),
+    "max": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
+    "min": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
+}
+
+
+def _kinks(out: Tensor, eps: float) -> list[str]:
+    """Ops in the graph evaluated within a few steps of a point where they are not differentiable."""
+    found = []
+    for t in topological(out):
+        node = t._node
+        site = getattr(node, "where", None) if node is not None else None
+        if site is None or node.op not in _KINKS:
+            continue
+        distance = float(_KINKS[node.op](node.vals, t._data, site))
+        if distance <= 100 * eps:
+            found.append(f"{node.op} at {site.line}: {distance:.2g} from its kink")
+    return found
 
 
 def numeric_jacobian(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:

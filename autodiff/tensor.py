@@ -21,6 +21,9 @@ Decisions recorded here:
 from __future__ import annotations
 
 import inspect
+import linecache
+import os
+import sys
 import weakref
 from typing import Any, Callable
 
@@ -64,10 +67,12 @@ class Node:
     """How a tensor was made: op name, operands, their raw values and one rule each.
 
     ``needs`` lists the operands that require grad; ``locks`` the saved values it
-    protects. ``rules`` is None once backward has released the node.
+    protects. ``rules`` is None once backward has released the node. Under
+    anomaly detection or tracing, ``where`` holds the creating line and the op's
+    call (see :class:`Site`).
     """
 
-    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks")
+    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks", "where")
 
     def release(self) -> None:
         """Free what backward needed: operands, saved values, rules, locks."""
@@ -422,6 +427,48 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     return t
 
 
+class Site:
+    """Where a node was made (the first frame outside autodiff) and how to re-run its op."""
+
+    __slots__ = ("line", "fn", "args", "kwargs")
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        frame = sys._getframe(2)
+        package = os.path.dirname(__file__)
+        while frame is not None and os.path.dirname(frame.f_code.co_filename) == package:
+            frame = frame.f_back
+        self.line = "unknown" if frame is None else _describe(frame)
+
+    def __repr__(self) -> str:
+        return self.line
+
+
+def _describe(frame) -> str:
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": {code}" if code else "")
+
+
+def _finite(value: Any) -> bool:
+    value = value._data if isinstance(value, Tensor) else value
+    return not isinstance(value, np.ndarray) or value.dtype.kind != "f" or bool(np.isfinite(value).all())
+
+
+def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple, index: int | None,
+              batched: bool, fn: Callable, args: tuple, kwargs: dict) -> None:
+    """Forward mode, tracing and anomaly detection: the rare work after an op."""
+    if _mode.forward:
+        _push_tangent(name, t, operands, vals, result, index, batched)
+    if _mode.trace or _mode.anomaly:
+        site = Site(fn, args, kwargs)
+        if t._node is not None:
+            t._node.where = site
+        if _mode.anomaly and not _finite(t._data) and all(_finite(v) for v in vals):
+            bad = "nan" if np.isnan(t._data).any() else "-inf" if np.isneginf(t._data).any() else "inf"
+            shapes = ", ".join(str(np.shape(v)) for v in vals)
+            raise FloatingPointError(f"op '{name}' made {bad} from finite operands of shapes {shapes}, at {site.line}")
+
+
 class NotBatched(Exception):
     """A batch of tangents reached an op whose tangent rules do not take batch axes."""
 
@@ -565,8 +612,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t = _attach(opname, out, (x,), (val,), result[1], (0,), saves, view and x)
             else:
                 t = _wrap(out, view and x)
-            if _mode.forward:
-                _push_tangent(opname, t, (x,), (val,), result, jvp_index, batched)
+            if _mode.extra:
+                _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, args, kwargs)
             return t
     elif n == 2:
         def wrapper(x, y, *args, **kwargs):
@@ -590,8 +637,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, view and x)
             else:
                 t = _wrap(out, view and x)
-            if _mode.forward:
-                _push_tangent(opname, t, (x, y), (vx, vy), result, jvp_index, batched)
+            if _mode.extra:
+                _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, args, kwargs)
             return t
     else:
         def wrapper(*args, **kwargs):
@@ -611,8 +658,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
                 t = _wrap(out, base)
-            if _mode.forward:
-                _push_tangent(opname, t, operands, vals, result, jvp_index, batched)
+            if _mode.extra:
+                _after_op(opname, t, operands, vals, result, jvp_index, batched, wrapper, args[k:], kwargs)
             return t
 
     wrapper.__name__ = wrapper.__qualname__ = opname

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .backward import gradients
+from .backward import gradients, topological
 from .tensor import Tensor
 
 _OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": "neg", "power": "pow",
@@ -69,27 +69,11 @@ def _digraph_class():
 def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]]:
     """Tensors reachable from ``root`` in topological order (inputs first), and each
     tensor's tensor operands as (operand index, position in that order)."""
-    order: list[Tensor] = []
-    position: dict[int, int] = {}
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        if id(t) in position:
-            continue
-        node = t._node
-        if expanded or node is None:
-            position[id(t)] = len(order)
-            order.append(t)
-            continue
-        if node.rules is None:
-            raise RuntimeError(
-                f"cannot draw: backward() already freed this graph (op '{node.op}'). Draw before "
-                "backward(), or call backward(retain_graph=True)"
-            )
-        stack.append((t, True))
-        for operand in reversed(node.inputs):
-            if isinstance(operand, Tensor) and id(operand) not in position:
-                stack.append((operand, False))
+    try:
+        order = topological(root)
+    except RuntimeError as error:
+        raise RuntimeError(f"cannot draw: {error}") from None
+    position = {id(t): k for k, t in enumerate(order)}
     parents = {}
     for k, t in enumerate(order):
         if t._node is not None:

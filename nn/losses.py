@@ -62,7 +62,7 @@ def _class_indices(logits, targets) -> np.ndarray:
     return targets
 
 
-@ad.op(name="cross_entropy")
+@ad.op(name="cross_entropy", tangents=True, batched=True)
 def _cross_entropy(logits, /, targets, reduction):
     # NOTE: own rule: one stable pass (log-softmax and pick) and the gradient softmax - onehot.
     rows = np.arange(len(targets))
@@ -78,8 +78,13 @@ def _cross_entropy(logits, /, targets, reduction):
         weight = g * scale if reduction != "none" else np.expand_dims(g, 1)
         return weight * (probs - onehot)
 
+    def tangent(t, out, logits):
+        per_sample = ((np.exp(logits - _logsumexp_rows(logits)) - onehot) * t).sum(axis=-1)
+        return per_sample.mean(axis=-1) if reduction == "mean" else per_sample.sum(axis=-1) \
+            if reduction == "sum" else per_sample
+
     out = losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses
-    return out, rule
+    return out, rule, tangent
 
 
 def _logsumexp_rows(x):

@@ -201,7 +201,7 @@ def test_numpy_interop():
 
 
 def test_custom_op_in_a_few_lines():
-    @ad.op
+    @ad.op(symmetric=True)
     def softsign(x):
         return x / (1 + np.abs(x)), lambda g, out, x: g / (1 + np.abs(x)) ** 2
 
@@ -212,9 +212,11 @@ def test_custom_op_in_a_few_lines():
 
 
 def test_custom_op_with_options_and_two_operands():
-    @ad.op
+    @ad.op(tangents=True)
     def scaled_dot(x, y, /, scale=1.0):
-        return scale * np.dot(x, y), (lambda g, out, x, y: g * scale * y, lambda g, out, x, y: g * scale * x)
+        return (scale * np.dot(x, y),
+                (lambda g, out, x, y: g * scale * y, lambda g, out, x, y: g * scale * x),
+                (lambda t, out, x, y: scale * np.dot(t, y), lambda t, out, x, y: scale * np.dot(x, t)))
 
     x, y = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor([3.0, -1.0], requires_grad=True)
     assert ad.gradcheck(lambda x, y: scaled_dot(x, y, scale=0.5), (x, y))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autodiff demo`` and ``python -m autodiff draw``.
+"""Command line: ``python -m autodiff demo``, ``draw`` and ``check``.
 
 ``demo`` trains networks with the ``nn`` package, as does the ``mlp-step`` example
 of ``draw`` (the application imports it; the ``autodiff`` library itself never does).
@@ -108,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--color-by-grad", action="store_true", help="shade nodes by the size of their gradient")
     p.set_defaults(run=None)
 
+    p = commands.add_parser("check", help="check every op in both directions and to second order",
+                            add_help=False)
+    p.set_defaults(run=None)
+
     args, extra = parser.parse_known_args(argv)
+    if args.command == "check":
+        from . import check
+
+        return check.main(extra)
     if args.command == "draw":
         return _draw(args, extra)
     if extra:

@@ -136,18 +136,26 @@ def _matmul_grad_y(g, out, x, y):
     return np.matmul(np.swapaxes(x, -1, -2), g)
 
 
+def _lift(t, x, extra: int):
+    """A tangent of ``x`` with ``extra`` unit axes between its batch axes and ``x``'s own axes,
+    so that a batch of directions lines up with the other operand's broadcast axes."""
+    lead = t.ndim - x.ndim
+    return t.reshape(t.shape[:lead] + (1,) * extra + x.shape) if lead and extra > 0 else t
+
+
 def _matmul_tangent_x(t, out, x, y):
-    if x.ndim == 1 and t.ndim > 1:  # a batch of vector tangents: rows of a matrix
-        return np.matmul(t, y) if y.ndim <= 2 else np.matmul(np.expand_dims(t, -2), y)[..., 0, :]
+    if x.ndim == 1 and t.ndim > 1 and y.ndim > 2:  # a batch of row vectors against a stack of matrices
+        return np.matmul(t.reshape(t.shape[:-1] + (1,) * (y.ndim - 1) + t.shape[-1:]), y)[..., 0, :]
+    if x.ndim >= 2:
+        t = _lift(t, x, y.ndim - x.ndim)
     return np.matmul(t, y)
 
 
 def _matmul_tangent_y(t, out, x, y):
     if y.ndim == 1 and t.ndim > 1:  # a batch of vector tangents: columns of a matrix
-        batch = t.shape[:-1]
-        column = t.reshape(batch + (1,) * builtins.max(x.ndim - 2, 0) + t.shape[-1:] + (1,))
+        column = t.reshape(t.shape[:-1] + (1,) * builtins.max(x.ndim - 2, 0) + t.shape[-1:] + (1,))
         return np.matmul(x, column)[..., 0]
-    return np.matmul(x, t)
+    return np.matmul(x, _lift(t, y, x.ndim - y.ndim) if y.ndim >= 2 else t)
 
 
 _MATMUL = (_matmul_grad_x, _matmul_grad_y)

@@ -37,8 +37,8 @@ FLOATS = [np.float64, np.float32]
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5}
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-few = settings(max_examples=12, **SETTINGS)
-fewer = settings(max_examples=6, **SETTINGS)
+few = settings(max_examples=10, **SETTINGS)
+fewer = settings(max_examples=5, **SETTINGS)
 
 
 # ---------------------------------------------------------------- reference helpers
@@ -149,7 +149,8 @@ def binary(fn, ref, left=real, right=real, min_side=0):
 
         def reference(g, x, y):
             gx, gy = ref(g, x, y)
-            return [reduced(np.broadcast_to(gx, g.shape), x.shape), reduced(np.broadcast_to(gy, g.shape), y.shape)]
+            return [reduced(np.broadcast_to(gx, g.shape), x.shape),
+                    reduced(np.broadcast_to(gy, g.shape), y.shape)]
 
         return Drawn([x, y], fn, reference)
 
@@ -161,7 +162,8 @@ def _max_x(g, x, y):
 
 
 def _where_draw(data, dtype):
-    shapes = data.draw(mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, min_side=0, max_side=4))
+    shapes = data.draw(mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3,
+                                                     min_side=0, max_side=4))
     c = data.draw(arrays(np.bool_, shapes.input_shapes[0]))
     x = array(data, dtype, shapes.input_shapes[1], real)
     y = array(data, dtype, shapes.input_shapes[2], real)
@@ -225,6 +227,10 @@ def _softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _slope_option(data, x):
+    return {"negative_slope": data.draw(st.sampled_from([0.01, 0.2]))}
+
+
 def _axis_option(data, x):
     return {"axis": draw_axis(data, x.ndim, int_only=True)}
 
@@ -241,13 +247,15 @@ UNARY = [
     Case("relu", unary(ad.relu, lambda g, x: np.where(x > 0, g, 0.0))),
     Case("softplus", unary(ad.softplus, lambda g, x: g * sigmoid(x))),
     Case("leaky_relu", unary(ad.leaky_relu, lambda g, x, negative_slope: np.where(x > 0, g, g * negative_slope),
-                             options=lambda data, x: {"negative_slope": data.draw(st.sampled_from([0.01, 0.2]))})),
+                             options=_slope_option)),
     Case("gelu", unary(ad.gelu, _gelu_grad)),
     Case("clip", unary(ad.clip, _clip_grad, options=_clip_options)),
     Case("negative", unary(ad.negative, lambda g, x: -g)),
     Case("softmax", unary(ad.softmax, lambda g, x, axis: _softmax(x, axis) * (
-        g - (g * _softmax(x, axis)).sum(axis=axis, keepdims=True)), min_dims=1, min_side=1, options=_axis_option)),
-    Case("log_softmax", unary(ad.log_softmax, lambda g, x, axis: g - _softmax(x, axis) * g.sum(axis=axis, keepdims=True),
+        g - (g * _softmax(x, axis)).sum(axis=axis, keepdims=True)),
+        min_dims=1, min_side=1, options=_axis_option)),
+    Case("log_softmax", unary(ad.log_softmax,
+                              lambda g, x, axis: g - _softmax(x, axis) * g.sum(axis=axis, keepdims=True),
                               min_dims=1, min_side=1, options=_axis_option)),
 ]
 
@@ -350,7 +358,8 @@ def _transpose_draw(data, dtype):
     shape = data.draw(st.lists(st.integers(0, 4), max_size=4).map(tuple))
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
     x = array(data, dtype, shape, real)
-    return Drawn([x], lambda t: ad.transpose(t, perm), lambda g, x: [exact(np.transpose(g, np.argsort(perm)))])
+    return Drawn([x], lambda t: ad.transpose(t, perm),
+                 lambda g, x: [exact(np.transpose(g, np.argsort(perm)))])
 
 
 def _getitem_draw(data, dtype):
@@ -370,7 +379,8 @@ def _getitem_draw(data, dtype):
 
 
 def _broadcast_to_draw(data, dtype):
-    shapes = data.draw(mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=3, min_side=0, max_side=4))
+    shapes = data.draw(mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=3,
+                                                     min_side=0, max_side=4))
     x = array(data, dtype, shapes.input_shapes[0], real)
     target = shapes.result_shape
     return Drawn([x], lambda t: ad.broadcast_to(t, target), lambda g, x: [reduced(g, x.shape)])
@@ -419,7 +429,7 @@ def assert_matches_reference(drawn: Drawn, tensors, grads, g: np.ndarray) -> Non
     tol = TOL[np.dtype(g.dtype)]
     as64 = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in drawn.arrays]
     expected = drawn.ref(g.astype(np.float64), *as64)
-    for i, (t, grad, ref) in enumerate(zip(tensors, grads, expected)):
+    for i, (t, grad, ref) in enumerate(zip(tensors, grads, expected, strict=True)):
         if ref is None:
             continue
         want, scale = ref
@@ -465,7 +475,7 @@ def test_forward_and_backward_never_mutate_inputs_or_the_seed(case, dtype, data)
     g_before = g.copy()
     out.backward(g, retain_graph=True)
     ad.gradients(out, differentiable(tensors), grad_outputs=g, create_graph=True)
-    for i, (t, b) in enumerate(zip(tensors, before)):
+    for i, (t, b) in enumerate(zip(tensors, before, strict=True)):
         assert t.numpy().dtype == b.dtype and t.numpy().shape == b.shape
         assert t.numpy().tobytes() == b.tobytes(), f"{case.name} mutated operand {i}"
     assert g.tobytes() == g_before.tobytes(), f"{case.name} mutated the seed gradient"
@@ -485,18 +495,18 @@ def test_backward_is_repeatable_and_grad_accumulates(case, dtype, data):
     first = [r.numpy().copy() for r in ad.gradients(out, wrt, grad_outputs=g, retain_graph=True)]
     second = [r.numpy().copy() for r in ad.gradients(out, wrt, grad_outputs=g, retain_graph=True)]
     assert all(t.grad is None for t in wrt), "ad.gradients must not touch .grad"
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
     out.backward(g, retain_graph=True)
-    for t, a in zip(wrt, first):
+    for t, a in zip(wrt, first, strict=True):
         np.testing.assert_array_equal(t.grad.numpy(), a)
     out.backward(g, retain_graph=True)
-    for t, a in zip(wrt, first):
+    for t, a in zip(wrt, first, strict=True):
         np.testing.assert_array_equal(t.grad.numpy(), 2 * a)  # accumulated, as in PyTorch
         assert t.grad.dtype == t.dtype
     out.backward(g)  # releases the graph
-    for t, a in zip(wrt, first):
+    for t, a in zip(wrt, first, strict=True):
         np.testing.assert_array_equal(t.grad.numpy(), 3 * a)
     with pytest.raises(RuntimeError, match="retain_graph"):
         out.backward(g)
@@ -514,12 +524,12 @@ def test_create_graph_gives_the_same_first_derivative(case, dtype, data):
     g = seed_for(data, out)
     plain = ad.gradients(out, wrt, grad_outputs=g, retain_graph=True)
     recorded = ad.gradients(out, wrt, grad_outputs=ad.tensor(g), create_graph=True)
-    for t, p, r in zip(wrt, plain, recorded):
+    for t, p, r in zip(wrt, plain, recorded, strict=True):
         assert isinstance(r, ad.Tensor)
         assert r.shape == t.shape and r.dtype == t.dtype, (r.shape, r.dtype, t.shape, t.dtype)
         np.testing.assert_allclose(r.numpy(), p.numpy(), rtol=TOL[np.dtype(dtype)], atol=TOL[np.dtype(dtype)])
     # and the recorded one matches the hand-written reference too
-    by_leaf = dict(zip(map(id, wrt), recorded))
+    by_leaf = dict(zip(map(id, wrt), recorded, strict=True))
     assert_matches_reference(drawn, tensors, [by_leaf.get(id(t)) for t in tensors], g)
 
 

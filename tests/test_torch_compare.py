@@ -25,7 +25,8 @@ import pytest
 
 import autodiff as ad
 
-torch = pytest.importorskip("torch", reason="torch not installed: pip install torch==2.13.0 to run the comparison")
+torch = pytest.importorskip(
+    "torch", reason="torch not installed: pip install torch==2.13.0 to run the comparison")
 F = torch.nn.functional
 
 RTOL = 1e-10
@@ -73,7 +74,8 @@ class Program:
 
     def leaf(self, shape: tuple, kind: str = "real") -> Value:
         arr = self.sample(shape, kind)
-        v = Value(ad.tensor(arr, requires_grad=True), torch.tensor(arr, dtype=torch.float64, requires_grad=True))
+        v = Value(ad.tensor(arr, requires_grad=True),
+                  torch.tensor(arr, dtype=torch.float64, requires_grad=True))
         self.leaves.append(v)
         self.values.append(v)
         return v
@@ -211,7 +213,8 @@ def _pow(p: Program, v: Value):
         b = p.scalar(0.5, 2.0)
         return _result(b ** v.ours, b ** v.theirs)
     # tensor ** tensor, either side
-    return _binary(lambda x, y: x ** y, lambda x, y: x ** y, "positive", _positive, _moderate, reflect=True)(p, v)
+    power = _binary(lambda x, y: x ** y, lambda x, y: x ** y, "positive", _positive, _moderate)
+    return power(p, v)
 
 
 def _matmul(p: Program, v: Value):
@@ -269,7 +272,7 @@ def _where(p: Program, v: Value):
 def _clip(p: Program, v: Value):
     rng = p.rng
     points = np.unique(v.arr)
-    gaps = [(a + b) / 2 for a, b in zip(points[:-1], points[1:]) if b - a > 2 * MARGIN]
+    gaps = [(a + b) / 2 for a, b in zip(points[:-1], points[1:], strict=True) if b - a > 2 * MARGIN]
     candidates = gaps + [float(points[0]) - 0.5, float(points[-1]) + 0.5]
     lo, hi = sorted(float(c) for c in rng.choice(candidates, 2))
     if rng.random() < 0.2:
@@ -319,7 +322,8 @@ def _reduction(name: str):
                 return None
             fn = ad.var if name == "var" else ad.std
             tfn = torch.var if name == "var" else torch.std
-            return _result(fn(x, axis=axis, ddof=ddof, keepdims=keep), tfn(t, dim=dims, correction=ddof, keepdim=keep))
+            return _result(fn(x, axis=axis, ddof=ddof, keepdims=keep),
+                           tfn(t, dim=dims, correction=ddof, keepdim=keep))
         if name == "prod":
             if n > 12:
                 return None
@@ -328,7 +332,8 @@ def _reduction(name: str):
                 out = torch.prod(out, dim=d, keepdim=keep)
             return _result(ad.prod(x, axis=axis, keepdims=keep), out)
         if name == "logsumexp":
-            return _result(ad.logsumexp(x, axis=axis, keepdims=keep), torch.logsumexp(t, dim=dims, keepdim=keep))
+            return _result(ad.logsumexp(x, axis=axis, keepdims=keep),
+                           torch.logsumexp(t, dim=dims, keepdim=keep))
         raise AssertionError(name)
 
     return apply
@@ -435,8 +440,8 @@ def _concatenate(p: Program, v: Value):
     axis = int(rng.integers(-v.ndim, v.ndim))
     parts = [v]
     for _ in range(rng.integers(1, 3)):
-        fits = [w for w in p.values if w.ndim == v.ndim
-                and all(a == b for i, (a, b) in enumerate(zip(w.shape, v.shape)) if i != axis % v.ndim)]
+        fits = [w for w in p.values if w.ndim == v.ndim and all(
+            a == b for i, (a, b) in enumerate(zip(w.shape, v.shape, strict=True)) if i != axis % v.ndim)]
         if fits and rng.random() < 0.5:
             parts.append(fits[rng.integers(len(fits))])  # possibly v itself again
         else:
@@ -445,7 +450,8 @@ def _concatenate(p: Program, v: Value):
             parts.append(p.leaf(tuple(shape)))
     order = [int(i) for i in rng.permutation(len(parts))]
     parts = [parts[i] for i in order]
-    return _result(ad.concatenate([w.ours for w in parts], axis=axis), torch.cat([w.theirs for w in parts], dim=axis))
+    return _result(ad.concatenate([w.ours for w in parts], axis=axis),
+                   torch.cat([w.theirs for w in parts], dim=axis))
 
 
 def _stack(p: Program, v: Value):
@@ -454,7 +460,8 @@ def _stack(p: Program, v: Value):
     fits = [w for w in p.values if w.shape == v.shape]
     w = fits[rng.integers(len(fits))] if fits and rng.random() < 0.5 else p.leaf(v.shape)
     parts = [v, w] if rng.random() < 0.5 else [w, v, w]
-    return _result(ad.stack([x.ours for x in parts], axis=axis), torch.stack([x.theirs for x in parts], dim=axis))
+    return _result(ad.stack([x.ours for x in parts], axis=axis),
+                   torch.stack([x.theirs for x in parts], dim=axis))
 
 
 def _pad(p: Program, v: Value):
@@ -471,7 +478,7 @@ def _einsum(p: Program, v: Value):
     rng = p.rng
     letters = "abcd"[:v.ndim]
     term = list(letters)
-    sizes = dict(zip(letters, v.shape))
+    sizes = dict(zip(letters, v.shape, strict=True))
     kind = rng.integers(3)
     if kind == 2 and v.ndim >= 2:  # a diagonal: two axes of equal length share a letter
         pairs = [(i, j) for i in range(v.ndim) for j in range(i + 1, v.ndim) if v.shape[i] == v.shape[j]]
@@ -496,7 +503,8 @@ def _einsum(p: Program, v: Value):
     out = [c for c in available if rng.random() < 0.5]
     out = "".join(out[i] for i in rng.permutation(len(out)))
     spec = ",".join(terms) + "->" + out
-    return _result(ad.einsum(spec, *[w.ours for w in operands]), torch.einsum(spec, *[w.theirs for w in operands]))
+    return _result(ad.einsum(spec, *[w.ours for w in operands]),
+                   torch.einsum(spec, *[w.theirs for w in operands]))
 
 
 def _broadcast_to(p: Program, v: Value):
@@ -594,7 +602,7 @@ def build(seed: int, first: str | None = None) -> Program:
                 p.ops.append(first)
                 break
         else:
-            raise AssertionError(f"op {first!r} never applied to a fresh leaf: its domain check is too strict")
+            raise AssertionError(f"op {first!r} never applied to a fresh leaf: its domain check too strict")
     target = len(p.ops) + int(p.rng.integers(5, 11))
     for _ in range(500):
         if len(p.ops) >= target:
@@ -649,11 +657,11 @@ def check_second_order(p: Program) -> None:
     torch_leaves = [v.theirs for v in p.leaves]
     grads = ad.gradients(loss, ours_leaves, create_graph=True)
     tgrads = torch.autograd.grad(tloss, torch_leaves, create_graph=True)
-    for i, (g, tg) in enumerate(zip(grads, tgrads)):
+    for i, (g, tg) in enumerate(zip(grads, tgrads, strict=True)):
         assert_close(g, tg, f"first derivative (create_graph) of leaf {i}; {describe(p)}")
     # a random projection of the gradient, differentiated again: a Hessian-vector product
     s, ts = 0.0, 0.0
-    for g, tg in zip(grads, tgrads):
+    for g, tg in zip(grads, tgrads, strict=True):
         w = p.rng.standard_normal(g.shape)
         s = s + (g * ad.tensor(w)).sum()
         ts = ts + (tg * torch.as_tensor(w)).sum()
@@ -666,7 +674,7 @@ def check_second_order(p: Program) -> None:
         tsecond = torch.autograd.grad(ts, torch_leaves, allow_unused=True)
     else:
         tsecond = [None] * len(torch_leaves)
-    for i, (h, th, leaf) in enumerate(zip(second, tsecond, p.leaves)):
+    for i, (h, th, leaf) in enumerate(zip(second, tsecond, p.leaves, strict=True)):
         h = h if h is not None else ad.zeros(leaf.shape)
         th = th if th is not None else torch.zeros(leaf.shape, dtype=torch.float64)
         assert_close(h, th, f"second derivative of leaf {i}; {describe(p)}")

@@ -84,7 +84,12 @@ def _power_grad_x(g, out, x, y):
     return g * y * x ** (y - 1)
 
 
-_POWER = (_power_grad_x, lambda g, out, x, y: g * out * np.log(np.where(x == 0, 1, x)))
+def _power_grad_y(g, out, x, y):
+    # the log in the output's precision: a float32 base under a float64 exponent
+    return g * out * np.log(np.where(x == 0, 1, x).astype(out.dtype))
+
+
+_POWER = (_power_grad_x, _power_grad_y)
 
 
 @op(saves=None, symmetric=True)

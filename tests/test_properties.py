@@ -227,6 +227,10 @@ def _softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _leaky_grad(g, x, negative_slope):
+    return np.where(x > 0, g, g * negative_slope)
+
+
 def _slope_option(data, x):
     return {"negative_slope": data.draw(st.sampled_from([0.01, 0.2]))}
 
@@ -246,8 +250,7 @@ UNARY = [
     Case("sigmoid", unary(ad.sigmoid, lambda g, x: g * sigmoid(x) * (1 - sigmoid(x)))),
     Case("relu", unary(ad.relu, lambda g, x: np.where(x > 0, g, 0.0))),
     Case("softplus", unary(ad.softplus, lambda g, x: g * sigmoid(x))),
-    Case("leaky_relu", unary(ad.leaky_relu, lambda g, x, negative_slope: np.where(x > 0, g, g * negative_slope),
-                             options=_slope_option)),
+    Case("leaky_relu", unary(ad.leaky_relu, _leaky_grad, options=_slope_option)),
     Case("gelu", unary(ad.gelu, _gelu_grad)),
     Case("clip", unary(ad.clip, _clip_grad, options=_clip_options)),
     Case("negative", unary(ad.negative, lambda g, x: -g)),
@@ -555,14 +558,15 @@ SCALAR_OPS = {
 @dtype_params
 @few
 @given(data=st.data())
-def test_a_python_float_operand_keeps_the_tensor_dtype(name, dtype, data):
+def test_a_python_scalar_operand_keeps_the_tensor_dtype(name, dtype, data):
     fn, ref = SCALAR_OPS[name]
     shape = data.draw(st.lists(st.integers(0, 4), max_size=3).map(tuple))
     x = array(data, dtype, shape, positive)  # positive: a valid base for both powers
-    s = data.draw(st.floats(0.25, 3.0))       # a Python float: weak, as numpy's scalars
+    s = data.draw(st.one_of(st.floats(0.25, 3.0), st.integers(1, 3)))  # Python scalars are weak in numpy
     t = ad.tensor(x, requires_grad=True)
     out = fn(t, s)
-    assert out.dtype == dtype, f"{name}: {np.dtype(dtype).name} tensor and Python float gave {out.dtype}"
+    assert out.dtype == dtype, (
+        f"{name}: {np.dtype(dtype).name} tensor and Python {type(s).__name__} gave {out.dtype}")
     g = seed_for(data, out)
     out.backward(g)
     assert t.grad.shape == t.shape and t.grad.dtype == dtype

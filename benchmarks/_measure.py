@@ -1,0 +1,152 @@
+"""One measurement in a fresh interpreter: ``python -m benchmarks._measure W6 ours 1000000``.
+
+The runner starts one process per workload, implementation and size, so that peak
+memory starts clean and no engine's imports, threads or allocator state can touch
+another's figures. Prints one JSON object on stdout.
+
+In order: pin the threads (numpy is imported only after that), set up, collect and
+``gc.freeze()``, reset the peak RSS to the current RSS and read it as the baseline,
+run once and compare the gradients with the numpy limit's (on a mismatch report it
+and time nothing), then time runs until there are ``--repeats`` of them and
+``--min-time`` seconds have passed, and read the peak RSS again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import sys
+import time
+
+from . import pin_threads
+
+MAX_RUNS = 100
+STATUS, CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
+
+
+def _peak_rss_kb() -> float:
+    """Peak resident memory of this process so far, in KB (1024 bytes).
+
+    On Linux this is VmHWM: ``ru_maxrss`` would do, but Linux carries it over from
+    the parent through fork and exec, so a child would start at the runner's peak.
+    """
+    if os.path.exists(STATUS):
+        with open(STATUS) as status:
+            return float(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform == "darwin" else peak  # bytes on macOS
+
+
+def _reset_peak_rss() -> None:
+    """Lower the peak to the current resident memory (Linux), so only what follows counts."""
+    try:
+        with open(CLEAR_REFS, "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass  # elsewhere the baseline is the peak of the setup
+
+
+def _mismatch(grads, reference, rtol: float, atol: float) -> str | None:
+    """How ``grads`` differ from the limit's ``reference``, or None if they agree."""
+    import numpy as np
+
+    if len(grads) != len(reference):
+        return f"{len(grads)} gradients, the numpy limit has {len(reference)}"
+    for i, (got, want) in enumerate(zip(grads, reference, strict=True)):
+        got = np.asarray(got)
+        if got.shape != want.shape:
+            return f"gradient {i} has shape {got.shape}, the numpy limit's has {want.shape}"
+        wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
+        if wrong.any():
+            where = np.unravel_index(np.argmax(wrong), got.shape)
+            return (f"gradient {i} differs from the numpy limit's in {wrong.sum()} of {wrong.size} "
+                    f"elements, first at index {tuple(map(int, where))}: {got[where].item()!r} vs "
+                    f"{want[where].item()!r} (rtol={rtol:g}, atol={atol:g})")
+    return None
+
+
+def measure(workload: str, implementation: str, size: int, threads: int, repeats: int,
+            min_time: float, reference: str | None = None, save: str | None = None) -> dict:
+    """Check, then time one implementation of a workload at one size, in this process.
+
+    Parameters
+    ----------
+    workload, implementation : str
+        Keys of :data:`benchmarks.registry.WORKLOADS` and of its implementations.
+    size : int
+    threads : int
+        Given to a peer's loader (numpy's threads are pinned by the caller).
+    repeats : int
+        Timed runs at least (after one untimed run, which is checked).
+    min_time : float
+        Seconds of timed runs at least (at most ``MAX_RUNS`` runs).
+    reference : str, optional
+        ``.npz`` file with the limit's gradients to check against.
+    save : str, optional
+        Write this implementation's gradients there (run for the limit itself).
+
+    Returns
+    -------
+    dict
+        ``times_s``, ``baseline_kb`` and ``peak_kb``; or ``error`` if the check failed.
+    """
+    import numpy as np
+
+    from .peers import PEERS
+    from .workloads import WORKLOADS
+
+    spec = WORKLOADS[workload]
+    if implementation in PEERS:
+        PEERS[implementation](threads)
+    step = spec.implementations[implementation](size)
+    expected = None
+    if reference:
+        with np.load(reference) as archive:
+            expected = [archive[name] for name in archive.files]
+    gc.collect()
+    gc.freeze()
+    _reset_peak_rss()
+    baseline_kb = _peak_rss_kb()
+
+    grads = step()
+    if expected is not None:
+        error = _mismatch(grads, expected, spec.rtol, spec.atol)
+        if error:
+            return {"error": error}
+    if save:
+        np.savez(save, *grads)
+    del grads
+
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < MAX_RUNS):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return {"times_s": times, "baseline_kb": baseline_kb, "peak_kb": _peak_rss_kb()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, pin numpy's threads, measure, print the outcome as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._measure",
+                                     description="One measurement in a fresh interpreter (run by the suite).")
+    parser.add_argument("workload")
+    parser.add_argument("implementation")
+    parser.add_argument("size", type=int)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=1.0)
+    parser.add_argument("--reference", help="the limit's gradients (.npz) to check against")
+    parser.add_argument("--save", help="write the gradients here (.npz)")
+    args = parser.parse_args(argv)
+    pin_threads(args.threads)
+    result = measure(args.workload, args.implementation, args.size, args.threads, args.repeats,
+                     args.min_time, args.reference, args.save)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""W6, deep chain: a million-op graph, for the cost of depth in time and memory.
+
+``y = y * 1.0001 + 0.0`` repeated N times on one float64 number, then backward: 2
+nodes per repetition. The time per node should not grow with N (the traversal is
+iterative and linear), and the peak memory per node is what the engine keeps alive
+for each node of a pending graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import Goal, Workload, register
+
+SCALE, SHIFT = 1.0001, 0.0
+X = np.array([0.5])
+
+W6 = register(Workload(
+    key="W6",
+    title="deep chain",
+    summary="N × y = y * 1.0001 + 0.0 on shape (1,), then backward; 2 nodes per rep, "
+            "time and peak memory per node",
+    size_name="N",
+    sizes=(10**4, 10**5, 10**6),
+    quick_sizes=(10**3, 10**4),
+    nodes=lambda n: 2 * n,
+    goals=(Goal("us_per_node", 5.0, sizes=(10**6,)), Goal("kb_per_node", 0.5, sizes=(10**6,))),
+    memory=True,
+))
+
+
+@W6.implementation("limit")
+def w6_limit(n: int):
+    """numpy: the forward keeps nothing (the derivative is a constant); the backward is n products."""
+    def step():
+        y = X
+        for _ in range(n):
+            y = y * SCALE + SHIFT
+        g = np.ones_like(y)
+        for _ in range(n):
+            g = g * SCALE
+        return (g,)
+
+    return step
+
+
+@W6.implementation("ours")
+def w6_ours(n: int):
+    """autodiff, as a user would write it."""
+    import autodiff as ad
+
+    def step():
+        x = ad.tensor(X, requires_grad=True)
+        y = x
+        for _ in range(n):
+            y = y * SCALE + SHIFT
+        y.sum().backward()
+        return (x.grad.numpy(),)
+
+    return step
+
+
+@W6.implementation("torch")
+def w6_torch(n: int):
+    """PyTorch eager mode, float64."""
+    import torch
+
+    def step():
+        x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+        y = x
+        for _ in range(n):
+            y = y * SCALE + SHIFT
+        y.sum().backward()
+        return (x.grad.numpy(),)
+
+    return step

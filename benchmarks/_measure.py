@@ -1,14 +1,16 @@
 """One measurement in a fresh interpreter: ``python -m benchmarks._measure W6 ours 1000000``.
 
-The runner starts one process per workload, implementation and size, so that peak
-memory starts clean and no engine's imports, threads or allocator state can touch
-another's figures. Prints one JSON object on stdout.
+The runner starts one process per workload, implementation, size and round, so
+that peak memory starts clean and no engine's imports, threads or allocator state
+can touch another's figures. Prints one JSON object on stdout.
 
-In order: pin the threads (numpy is imported only after that), set up, collect and
-``gc.freeze()``, reset the peak RSS to the current RSS and read it as the baseline,
-run once and compare the gradients with the numpy limit's (on a mismatch report it
-and time nothing), then time runs until there are ``--repeats`` of them and
-``--min-time`` seconds have passed, and read the peak RSS again.
+In order: pin the threads (numpy is imported only after that), set the peer up,
+build, collect and ``gc.freeze()``, reset the peak RSS to the current RSS and read
+it as the baseline, run once (timed apart: warm-up, and compilation for a jit) and
+compare the numbers with the numpy limit's (on a mismatch report it and time
+nothing); then a block of timed runs with the garbage collector on, as users run,
+until there are ``--repeats`` of them and ``--min-time`` seconds have passed; read
+the peak RSS; then as many runs with the collector off, which show its cost.
 """
 
 from __future__ import annotations
@@ -49,23 +51,33 @@ def _reset_peak_rss() -> None:
         pass  # elsewhere the baseline is the peak of the setup
 
 
-def _mismatch(grads, reference, rtol: float, atol: float) -> str | None:
-    """How ``grads`` differ from the limit's ``reference``, or None if they agree."""
+def _mismatch(numbers, reference, rtol: float, atol: float) -> str | None:
+    """How ``numbers`` differ from the limit's ``reference``, or None if they agree."""
     import numpy as np
 
-    if len(grads) != len(reference):
-        return f"{len(grads)} gradients, the numpy limit has {len(reference)}"
-    for i, (got, want) in enumerate(zip(grads, reference, strict=True)):
+    if len(numbers) != len(reference):
+        return f"{len(numbers)} results, the numpy limit has {len(reference)}"
+    for i, (got, want) in enumerate(zip(numbers, reference, strict=True)):
         got = np.asarray(got)
         if got.shape != want.shape:
-            return f"gradient {i} has shape {got.shape}, the numpy limit's has {want.shape}"
+            return f"result {i} has shape {got.shape}, the numpy limit's has {want.shape}"
         wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
         if wrong.any():
             where = np.unravel_index(np.argmax(wrong), got.shape)
-            return (f"gradient {i} differs from the numpy limit's in {wrong.sum()} of {wrong.size} "
+            return (f"result {i} differs from the numpy limit's in {wrong.sum()} of {wrong.size} "
                     f"elements, first at index {tuple(map(int, where))}: {got[where].item()!r} vs "
                     f"{want[where].item()!r} (rtol={rtol:g}, atol={atol:g})")
     return None
+
+
+def _timed(step, repeats: int, min_time: float) -> list[float]:
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < MAX_RUNS):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def measure(workload: str, implementation: str, size: int, threads: int, repeats: int,
@@ -78,20 +90,21 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
         Keys of :data:`benchmarks.registry.WORKLOADS` and of its implementations.
     size : int
     threads : int
-        Given to a peer's loader (numpy's threads are pinned by the caller).
+        Given to a peer's setup (numpy's threads are pinned by the caller).
     repeats : int
-        Timed runs at least (after one untimed run, which is checked).
+        Timed runs at least, in each of the two blocks (after one untimed run, which is checked).
     min_time : float
-        Seconds of timed runs at least (at most ``MAX_RUNS`` runs).
+        Seconds of timed runs with the collector on, at least (at most ``MAX_RUNS`` runs).
     reference : str, optional
-        ``.npz`` file with the limit's gradients to check against.
+        ``.npz`` file with the limit's numbers to check against.
     save : str, optional
-        Write this implementation's gradients there (run for the limit itself).
+        Write this implementation's numbers there (run for the limit itself).
 
     Returns
     -------
     dict
-        ``times_s``, ``baseline_kb`` and ``peak_kb``; or ``error`` if the check failed.
+        ``first_s``, ``times_s`` (collector on), ``gc_off_times_s``, ``baseline_kb`` and
+        ``peak_kb``; or ``mismatch`` if the check failed.
     """
     import numpy as np
 
@@ -99,8 +112,9 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
     from .workloads import WORKLOADS
 
     spec = WORKLOADS[workload]
-    if implementation in PEERS:
-        PEERS[implementation](threads)
+    peer = PEERS.get(implementation.split("-")[0])
+    if peer is not None and peer.setup is not None:
+        peer.setup(threads)
     step = spec.implementations[implementation](size)
     expected = None
     if reference:
@@ -111,22 +125,25 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
     _reset_peak_rss()
     baseline_kb = _peak_rss_kb()
 
-    grads = step()
+    t0 = time.perf_counter()
+    numbers = step()
+    first_s = time.perf_counter() - t0
     if expected is not None:
-        error = _mismatch(grads, expected, spec.rtol, spec.atol)
+        error = _mismatch(numbers, expected, spec.rtol, spec.atol)
         if error:
-            return {"error": error}
+            return {"mismatch": error}
     if save:
-        np.savez(save, *grads)
-    del grads
+        np.savez(save, *numbers)
+    del numbers
 
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < MAX_RUNS):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"times_s": times, "baseline_kb": baseline_kb, "peak_kb": _peak_rss_kb()}
+    times = _timed(step, repeats, min_time)
+    peak_kb = _peak_rss_kb()
+    gc.collect()
+    gc.disable()
+    gc_off = _timed(step, len(times), 0.0)
+    gc.enable()
+    return {"first_s": first_s, "times_s": times, "gc_off_times_s": gc_off,
+            "baseline_kb": baseline_kb, "peak_kb": peak_kb}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -139,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=1.0)
-    parser.add_argument("--reference", help="the limit's gradients (.npz) to check against")
-    parser.add_argument("--save", help="write the gradients here (.npz)")
+    parser.add_argument("--reference", help="the limit's numbers (.npz) to check against")
+    parser.add_argument("--save", help="write the numbers here (.npz)")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
     result = measure(args.workload, args.implementation, args.size, args.threads, args.repeats,

@@ -1,8 +1,10 @@
 """The runner: every workload, size and implementation measured, then one table.
 
-For each workload and size the numpy limit runs first and saves its gradients; each
+For each workload and size the numpy limit runs first and saves its numbers; each
 other implementation then runs in a process of its own (:mod:`benchmarks._measure`),
-is checked against those gradients, and is timed only if it agrees.
+is checked against those numbers, and is timed only if it agrees. Implementations
+take turns in rounds (limit, ours, each peer; again), each turn a block of runs in
+a fresh process, so that a machine whose speed drifts affects them all alike.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -23,7 +26,7 @@ import numpy as np
 from . import THREAD_VARIABLES
 from .peers import PEERS
 from .registry import Workload
-from .workloads import WORKLOADS
+from .workloads import WORKLOADS, select
 
 RESULTS_DIR = Path(__file__).parent / "results"
 PROJECT_ROOT = Path(__file__).parent.parent
@@ -66,54 +69,101 @@ def _revision() -> str:
     return f"git {commit}" + (" with uncommitted changes to autodiff/" if changed else "")
 
 
-def load_peers(threads: int) -> dict[str, dict]:
-    """For each peer, ``{"version": ...}``, or ``{"skipped": reason}`` if it cannot be imported."""
+def load_peers() -> dict[str, dict]:
+    """For each peer, ``{"version": ...}``, or ``{"skipped": reason}`` when it is not installed."""
     peers = {}
-    for name, loader in PEERS.items():
+    for name, peer in PEERS.items():
         try:
-            peers[name] = {"version": loader(threads)}
+            peers[name] = {"version": peer.version()}
         except ImportError as error:
             peers[name] = {"skipped": str(error)}
     return peers
 
 
+def _peer_of(implementation: str) -> str:
+    """``jax-jit`` is a way of running the peer ``jax``."""
+    return implementation.split("-")[0]
+
+
 def _run_child(workload: Workload, implementation: str, size: int, args: argparse.Namespace,
-               min_time: float, *options: str) -> dict:
-    """Measure in a fresh process (see ``_measure``); a crash is reported as an error."""
+               repeats: int, min_time: float, *options: str) -> dict:
+    """Measure in a fresh process (see ``_measure``); a crash or a timeout is reported as such."""
     command = [sys.executable, "-m", "benchmarks._measure", workload.key, implementation, str(size),
-               "--threads", str(args.threads), "--repeats", str(args.repeats), "--min-time", str(min_time),
+               "--threads", str(args.threads), "--repeats", str(repeats), "--min-time", str(min_time),
                *options]
-    child = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    try:
+        child = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT,
+                               timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"timeout": f"did not finish within {args.timeout:g} s (--timeout)"}
     if child.returncode:
         last = (child.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"crashed (exit code {child.returncode}): {last}"}
+        return {"crash": f"crashed (exit code {child.returncode}): {last}"}
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def _record(workload: Workload, size: int, implementation: str, outcome: dict) -> dict:
-    """One implementation at one size: status, time per node (µs) and peak memory per node (KB)."""
-    nodes = workload.nodes(size)
-    record = {"workload": workload.key, "size": size, "nodes": nodes, "implementation": implementation}
-    if "error" in outcome:
-        return {**record, "status": "failed", "reason": outcome["error"]}
-    if "skipped" in outcome:
-        return {**record, "status": "skipped", "reason": outcome["skipped"]}
-    per_node = [t / nodes * 1e6 for t in outcome["times_s"]]
+def _merge(outcomes: list[dict]) -> dict:
+    """One implementation's rounds as one outcome: every run's time, the median memory."""
+    for key in ("mismatch", "crash", "timeout"):
+        for outcome in outcomes:
+            if key in outcome:
+                return outcome
     return {
-        **record, "status": "ok", "times_s": outcome["times_s"],
-        "us_per_node": statistics.median(per_node), "us_per_node_range": [min(per_node), max(per_node)],
-        "kb_per_node": (outcome["peak_kb"] - outcome["baseline_kb"]) / nodes,
+        "first_s": outcomes[0]["first_s"],
+        "times_s": [t for o in outcomes for t in o["times_s"]],
+        "gc_off_times_s": [t for o in outcomes for t in o["gc_off_times_s"]],
+        "memory_kb": statistics.median(o["peak_kb"] - o["baseline_kb"] for o in outcomes),
     }
 
 
-def _goals(workload: Workload, ours: dict) -> list[dict]:
-    """The goals that apply at the size of ``ours``, with our figure and whether it is met."""
-    return [
-        {"workload": workload.key, "size": ours["size"], "goal": goal.describe(), "metric": goal.metric,
-         "bound": goal.bound, "value": ours.get(goal.metric),
-         "met": ours.get(goal.metric, np.inf) <= goal.bound}
-        for goal in workload.goals if goal.applies(ours["size"])
-    ]
+def _record(workload: Workload, size: int, implementation: str, outcome: dict) -> dict:
+    """One implementation at one size: status, times in the workload's unit, memory per node (KB).
+
+    Status ``failed`` is a wrong result, or a crash of the limit or of ours; ``error``
+    and ``timeout`` are a peer's own crash or slowness; ``skipped`` had nothing to run.
+    """
+    record = {"workload": workload.key, "size": size, "implementation": implementation, "unit": workload.unit}
+    if workload.nodes is not None:
+        record["nodes"] = workload.nodes(size)
+    ours = implementation in ("limit", "ours")
+    if "mismatch" in outcome:
+        return {**record, "status": "failed", "reason": outcome["mismatch"]}
+    if "crash" in outcome:
+        return {**record, "status": "failed" if ours else "error", "reason": outcome["crash"]}
+    if "timeout" in outcome:
+        return {**record, "status": "failed" if ours else "timeout", "reason": outcome["timeout"]}
+    if "skipped" in outcome:
+        return {**record, "status": "skipped", "reason": outcome["skipped"]}
+    figures = [workload.figure(t, size) for t in outcome["times_s"]]
+    record.update(
+        status="ok", first_s=outcome["first_s"], times_s=outcome["times_s"],
+        gc_off_times_s=outcome["gc_off_times_s"], time=statistics.median(figures),
+        time_range=[min(figures), max(figures)],
+        gc_off=workload.figure(statistics.median(outcome["gc_off_times_s"]), size),
+    )
+    if workload.memory:
+        record["kb_per_node"] = outcome["memory_kb"] / workload.nodes(size)
+    return record
+
+
+def _goals(records: list[dict]) -> list[dict]:
+    """Every goal that applies to one of our records, with our figure and whether it is met."""
+    ours = {(r["workload"], r["size"]): r for r in records if r["implementation"] == "ours"}
+    goals = []
+    for (key, size), record in ours.items():
+        workload = WORKLOADS[key]
+        for goal in workload.goals:
+            if not goal.applies(size):
+                continue
+            if goal.metric == "ratio_to":
+                other = ours.get((goal.other, size), {})
+                value = record["time"] / other["time"] if "time" in record and "time" in other else None
+            else:
+                value = record.get(goal.metric)
+            goals.append({"workload": key, "size": size, "goal": goal.describe(workload.unit),
+                          "metric": goal.metric, "bound": goal.bound, "value": value,
+                          "met": value is not None and value <= goal.bound})
+    return goals
 
 
 # ------------------------------------------------------------------ tables
@@ -122,23 +172,46 @@ def _size_text(size: int) -> str:
     return f"10^{exponent}" if size >= 1000 and size == 10**exponent else str(size)
 
 
-def _time_cell(record: dict) -> str:
+def _number(x: float) -> str:
+    """Three significant figures, without an exponent for the figures a table holds."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    digits = max(0, 2 - math.floor(math.log10(abs(x))))
+    return f"{x:.{digits}f}"
+
+
+def _status_cell(record: dict) -> str:
+    return "FAILED" if record["status"] == "failed" else record["status"]
+
+
+def _time_cell(record: dict, detail: bool) -> str:
     if record["status"] != "ok":
-        return "FAILED" if record["status"] == "failed" else "skipped"
-    low, high = record["us_per_node_range"]
-    return f"{record['us_per_node']:.2f} ({low:.2f}–{high:.2f})"
+        return _status_cell(record)
+    cell = _number(record["time"])
+    if detail:
+        low, high = record["time_range"]
+        cell += f" [{_number(low)}–{_number(high)}]"
+    if "ratio" in record:
+        cell += f" ({record['ratio']:.2g}×)" if record["ratio"] < 10 else f" ({record['ratio']:.0f}×)"
+    return cell
 
 
 def _memory_cell(record: dict) -> str:
-    return f"{record['kb_per_node']:.3f}" if record["status"] == "ok" else _time_cell(record)
+    return f"{record['kb_per_node']:.3f}" if record["status"] == "ok" else _status_cell(record)
 
 
-def _goal_cells(goals: list[dict], metrics: tuple[str, ...], ours: dict) -> list[str]:
+def _gc_cell(record: dict | None) -> str:
+    if record is None or record["status"] != "ok":
+        return ""
+    return f"{(record['time'] - record['gc_off']) / record['time']:+.0%}"
+
+
+def _goal_cells(goals: list[dict], metrics: tuple[str, ...], ours: dict | None) -> list[str]:
     chosen = [g for g in goals if g["metric"] in metrics]
     if not chosen:
         return ["", ""]
     missed = [g["goal"] for g in chosen if not g["met"]]
-    if ours["status"] != "ok":
+    if ours is None or ours["status"] != "ok":
         met = "FAILED"
     elif missed:
         met = "MISSED" if len(chosen) == 1 else f"MISSED ({', '.join(missed)})"
@@ -147,35 +220,34 @@ def _goal_cells(goals: list[dict], metrics: tuple[str, ...], ours: dict) -> list
     return [", ".join(g["goal"] for g in chosen), met]
 
 
-def table(records: list[dict], goals: list[dict], peers: dict[str, dict]) -> list[list[str]]:
+def columns(records: list[dict]) -> list[str]:
+    """The implementations as table columns: the limit, ours, then the peers in :data:`PEERS` order."""
+    names = list(dict.fromkeys(r["implementation"] for r in records))
+    order = ["limit", "ours", *PEERS]
+    return sorted(names, key=lambda n: (order.index(_peer_of(n)) if _peer_of(n) in order else len(order), n))
+
+
+def table(records: list[dict], goals: list[dict], detail: bool = False) -> list[list[str]]:
     """The results as rows of cells, the header first: one row per workload, size and figure.
 
-    ``peers`` is :func:`load_peers`'s answer: every peer gets columns, skipped or not.
+    Cells are medians in the row's unit with the ratio to the limit in brackets;
+    ``detail`` adds the fastest and slowest run. ``GC`` is the share of our time
+    that the garbage collector takes (the time with it on, less the time with it off).
     """
-    absent = {name: "skipped" if "skipped" in peer else "—" for name, peer in peers.items()}
-    header = ["Workload", "Size", "Nodes", "Figure", "numpy limit", "ours", "ours/limit"]
-    rows = [header + [cell for peer in peers for cell in (peer, f"{peer}/limit")] + ["Goal (ours)", "Met"]]
+    names = columns(records)
+    rows = [["Workload", "Size", "Unit", *names, "GC (ours)", "Goal (ours)", "Met"]]
     for key, size in dict.fromkeys((r["workload"], r["size"]) for r in records):
         workload = WORKLOADS[key]
         found = {r["implementation"]: r for r in records if r["workload"] == key and r["size"] == size}
-        limit, ours = found["limit"], found["ours"]
+        ours = found.get("ours")
         here = [g for g in goals if g["workload"] == key and g["size"] == size]
-        lead = [f"{key} {workload.title}", f"{workload.size_name}={_size_text(size)}",
-                str(workload.nodes(size))]
-
-        time_row = lead + ["µs/node", _time_cell(limit)]
-        memory_row = lead + ["KB/node", _memory_cell(limit)]
-        for name in ["ours", *peers]:
-            record = found.get(name)
-            if record is None:
-                time_row += [absent[name], ""]
-                memory_row += [absent[name], ""]
-            else:
-                time_row += [_time_cell(record), f"{record['ratio']:.1f}×" if "ratio" in record else ""]
-                memory_row += [_memory_cell(record), ""]
-        rows.append(time_row + _goal_cells(here, ("us_per_node", "ratio"), ours))
+        lead = [f"{key} {workload.title}", f"{workload.size_name}={_size_text(size)}"]
+        cells = [_time_cell(found[n], detail) if n in found else "—" for n in names]
+        rows.append(lead + [workload.unit] + cells + [_gc_cell(ours)]
+                    + _goal_cells(here, ("time", "ratio", "ratio_to"), ours))
         if workload.memory:
-            rows.append(memory_row + _goal_cells(here, ("kb_per_node",), ours))
+            rows.append(lead + ["KB/node"] + [_memory_cell(found[n]) if n in found else "—" for n in names]
+                        + [""] + _goal_cells(here, ("kb_per_node",), ours))
     return rows
 
 
@@ -191,6 +263,53 @@ def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|" + "---|" * len(rows[0]))
     return "\n".join(lines)
+
+
+def notes(records: list[dict]) -> list[str]:
+    """What the table cannot say: reasons for failures, errors and timeouts, and compile times."""
+    lines = []
+    for r in records:
+        size = f"{WORKLOADS[r['workload']].size_name}={_size_text(r['size'])}"
+        where = f"{r['workload']} {size} {r['implementation']}"
+        if r["status"] in ("failed", "error", "timeout"):
+            lines.append(f"{r['status'].upper()}: {where}: {r['reason']}")
+        elif r["status"] == "ok" and r["implementation"].endswith("-jit"):
+            lines.append(f"compile: {where}: first call {r['first_s']:.2f} s (compilation), not in its times")
+    return lines
+
+
+def plot(records: list[dict], path: Path) -> str:
+    """A bar chart of every implementation's time as a ratio to the limit, on a log scale.
+
+    Returns what was done, for the terminal: matplotlib is optional.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no plot: matplotlib is not installed (pip install -e '.[examples]')"
+    rows = list(dict.fromkeys((r["workload"], r["size"]) for r in records if "ratio" in r))
+    names = [n for n in columns(records) if n != "limit"]
+    if not rows:
+        return "no plot: no ratios to the limit were measured"
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(rows) + 2), 4.5))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        found = {(r["workload"], r["size"]): r.get("ratio") for r in records if r["implementation"] == name}
+        heights = [found.get(row) or np.nan for row in rows]
+        axes.bar(np.arange(len(rows)) + (k - (len(names) - 1) / 2) * width, heights, width, label=name)
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_yscale("log")
+    labels = [f"{key}\n{WORKLOADS[key].size_name}={_size_text(size)}" for key, size in rows]
+    axes.set_xticks(np.arange(len(rows)), labels, fontsize=8)
+    axes.set_ylabel("time / hand-written numpy (log scale; lower is faster)")
+    axes.legend(fontsize=8, ncol=min(len(names), 4))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return f"wrote {path}"
 
 
 def _summary(report: dict) -> list[str]:
@@ -216,17 +335,22 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``quick``, ``only``, ``threads``, ``repeats`` and ``out``, as parsed by ``__main__``.
+        ``quick``, ``only``, ``threads``, ``repeats``, ``rounds``, ``timeout``, ``out``
+        and ``progress``, as parsed by ``__main__``.
     argv : list of str
         The command line, recorded with the results.
 
     Returns
     -------
     int
-        1 if an implementation failed its gradient check or crashed, else 0.
+        1 if an implementation's numbers differ from the limit's, or the limit or our
+        engine crashed; else 0, whether or not the goals are met.
     """
-    min_time = 0.1 if args.quick else 1.0
-    peers = load_peers(args.threads)
+    from tqdm import tqdm
+
+    min_time = (0.05 if args.quick else 1.0) / args.rounds
+    repeats = -(-args.repeats // args.rounds)
+    peers = load_peers()
     report = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks", *argv]),
@@ -234,55 +358,75 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "threads": args.threads,
         "quick": args.quick,
         "peers": peers,
-        "method": (f"a fresh process per measurement; setup, gc.freeze(), one untimed run whose gradients "
-                   f"are checked against the limit's, then ≥ {args.repeats} timed runs and ≥ {min_time:g} s "
-                   "(time.perf_counter, forward + backward); cells are median (min–max), ratios are of "
-                   "medians; memory is the peak RSS above the RSS before the first run (Linux: VmHWM "
-                   "reset after setup, elsewhere ru_maxrss)"),
+        "method": (f"a fresh process per measurement, {args.rounds} round(s) taking turns; in each: setup, "
+                   "gc.freeze(), one run apart (warm-up or compilation) whose numbers are checked against "
+                   f"the limit's, then ≥ {repeats} timed runs and ≥ {min_time:g} s with the garbage "
+                   "collector on, then as many with it off (time.perf_counter); cells are the median over "
+                   "all rounds' runs with the collector on, ratios are of medians; memory is the peak RSS "
+                   "above the RSS before the first run (Linux: VmHWM reset after setup, elsewhere "
+                   "ru_maxrss), the median over rounds"),
     }
     print("\n".join(_summary(report)) + "\n", flush=True)
 
-    workloads = [w for key, w in WORKLOADS.items() if not args.only or key in args.only]
     available = [name for name, peer in peers.items() if "version" in peer]
-    plan = [(w, size, ["limit", "ours", *(p for p in available if p in w.implementations)])
-            for w in workloads for size in (w.quick_sizes if args.quick else w.sizes)]
-    total, done = sum(len(names) for *_, names in plan), 0
-    records, goals = [], []
-    for workload, size, names in plan:
-        measured = []
-        with tempfile.TemporaryDirectory() as scratch:
-            reference = os.path.join(scratch, "limit.npz")
-            for name in names:
-                done += 1
-                print(f"[{done}/{total}] {workload.key} {workload.size_name}={_size_text(size)} {name}:",
-                      end="", file=sys.stderr, flush=True)
-                if name == "limit":
-                    outcome = _run_child(workload, name, size, args, min_time, "--save", reference)
-                elif measured[0]["status"] != "ok":
-                    outcome = {"skipped": "no reference: the numpy limit failed"}
-                else:
-                    outcome = _run_child(workload, name, size, args, min_time, "--reference", reference)
-                measured.append(_record(workload, size, name, outcome))
-                print(" " + _time_cell(measured[-1]), file=sys.stderr)
-        limit = measured[0]
-        for record in measured[1:]:
-            if record["status"] == "ok":
-                record["ratio"] = record["us_per_node"] / limit["us_per_node"]
-        records += measured
-        goals += _goals(workload, measured[1])  # measured in the plan's order: limit, ours, peers
+    plan = []
+    for key in select(args.only):
+        workload = WORKLOADS[key]
+        names = [n for n in workload.implementations
+                 if n in ("limit", "ours") or _peer_of(n) in available]
+        names.sort(key=lambda n: n != "limit")  # the limit first: it saves the reference
+        for size in workload.quick_sizes if args.quick else workload.sizes:
+            plan.append((workload, size, names))
+    total = args.rounds * sum(len(names) for *_, names in plan)
+    records = []
+    # a bar on a terminal; none in a log (disable=None), where the table follows anyway
+    with tqdm(total=total, unit="run", file=sys.stderr, disable=None if args.progress else True,
+              dynamic_ncols=True) as bar:
+        for workload, size, names in plan:
+            outcomes = {name: [] for name in names}
+            with tempfile.TemporaryDirectory() as scratch:
+                reference = os.path.join(scratch, "limit.npz")
+                for round_ in range(args.rounds):
+                    for name in names:
+                        bar.set_description(f"{workload.key} {workload.size_name}={_size_text(size)} {name}")
+                        done = outcomes[name]
+                        if done and "times_s" not in done[-1]:
+                            outcome = None  # failed in an earlier round: not run again
+                        elif name == "limit":
+                            option = ("--save", reference) if round_ == 0 else ()
+                            outcome = _run_child(workload, name, size, args, repeats, min_time, *option)
+                        elif "limit" in outcomes and "times_s" not in outcomes["limit"][0]:
+                            outcome = {"skipped": "no reference: the numpy limit failed"}
+                        elif "limit" in outcomes:
+                            outcome = _run_child(workload, name, size, args, repeats, min_time,
+                                                 "--reference", reference)
+                        else:
+                            outcome = _run_child(workload, name, size, args, repeats, min_time)
+                        if outcome is not None:
+                            done.append(outcome)
+                        bar.update()
+            measured = [_record(workload, size, name, _merge(outcomes[name])) for name in names]
+            limit = next((r for r in measured if r["implementation"] == "limit"), None)
+            for record in measured:
+                if limit and limit["status"] == "ok" and record["status"] == "ok" and record is not limit:
+                    record["ratio"] = record["time"] / limit["time"]
+            records += measured
 
-    rows = table(records, goals, peers)
-    print(text_table(rows))
+    goals = _goals(records)
+    print(text_table(table(records, goals)))
+    for line in notes(records):
+        print(line)
     out = Path(args.out) if args.out else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    report.update(workloads={w.key: {"title": w.title, "summary": w.summary} for w in workloads},
+    workloads = {r["workload"] for r in records}
+    report.update(workloads={k: {"title": w.title, "summary": w.summary, "unit": w.unit}
+                             for k, w in WORKLOADS.items() if k in workloads},
                   results=records, goals=goals)
     (out / "results.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     summary = "\n".join(f"- {line}" for line in _summary(report))
-    (out / "results.md").write_text(f"# Benchmark results\n\n{summary}\n\n{markdown_table(rows)}\n")
+    extra = "".join(f"- {line}\n" for line in notes(records))
+    (out / "results.md").write_text(f"# Benchmark results\n\n{summary}\n\n"
+                                    f"{markdown_table(table(records, goals, detail=True))}\n\n{extra}")
     print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}")
-
-    failures = [r for r in records if r["status"] == "failed"]
-    for r in failures:
-        print(f"FAILED: {r['workload']} {r['implementation']} at {r['size']}: {r['reason']}")
-    return 1 if failures else 0
+    print(plot(records, out / "results.png"))
+    return 1 if any(r["status"] == "failed" for r in records) else 0

@@ -1,0 +1,129 @@
+"""W3 and W4, training steps where the matrix products dominate: the engine must add ~nothing.
+
+W3, an MNIST-sized step: batch 128, MLP 784-512-512-10. W4, a large step: batch
+2048, MLP 2048-2048-2048-10. Both float32, ReLU, softmax cross-entropy (mean over
+the batch), backward, SGD. The inputs are random (the time does not depend on the
+values); the step returns the gradients of the first update, which are checked.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..registry import Goal, Workload, register
+from ._common import mlp_weights, our_grads, our_mlp, torch_grads, torch_mlp
+
+LR = 0.01
+W3_SIZES = [784, 512, 512, 10]
+W4_SIZES = [2048, 2048, 2048, 10]
+
+W3 = register(Workload(
+    key="W3",
+    title="MNIST-sized step",
+    summary="float32, batch 128, MLP 784-512-512-10, ReLU, cross-entropy, backward, SGD",
+    size_name="batch",
+    sizes=(128,),
+    quick_sizes=(128,),
+    unit="ms",
+    goals=(Goal("ratio", 1.05),),
+    rtol=1e-3, atol=1e-6,
+))
+
+W4 = register(Workload(
+    key="W4",
+    title="large step",
+    summary="float32, batch 2048, MLP 2048-2048-2048-10, ReLU, cross-entropy, backward, SGD",
+    size_name="batch",
+    sizes=(2048,),
+    quick_sizes=(16,),
+    unit="ms",
+    goals=(Goal("ratio", 1.02),),
+    rtol=1e-3, atol=1e-6,
+))
+
+SIZES = {"W3": W3_SIZES, "W4": W4_SIZES}
+
+
+def both(name: str):
+    """Register ``builder(sizes, batch)`` as implementation ``name`` of W3 and of W4."""
+    def register(builder):
+        for workload in (W3, W4):
+            workload.implementation(name)(functools.partial(builder, SIZES[workload.key]))
+        return builder
+
+    return register
+
+
+def data(sizes: list[int], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((batch, sizes[0])).astype(np.float32), rng.integers(0, sizes[-1], batch)
+
+
+@both("limit")
+def limit(sizes: list[int], batch: int):
+    """numpy: forward keeping each layer's output; softmax minus one-hot; the delta rule back."""
+    X, labels = data(sizes, batch)
+    params = mlp_weights(sizes, np.float32)
+    rows = np.arange(batch)
+
+    def step():
+        outs = [X]
+        for i in range(0, len(params) - 2, 2):
+            outs.append(np.maximum(outs[-1] @ params[i] + params[i + 1], 0))
+        logits = outs[-1] @ params[-2] + params[-1]
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        delta = e / e.sum(axis=1, keepdims=True)  # softmax; the loss is mean(-log softmax[label])
+        delta[rows, labels] -= 1
+        delta /= batch
+        grads = [None] * len(params)
+        for i in range(len(params) - 2, -1, -2):
+            grads[i], grads[i + 1] = outs[i // 2].T @ delta, delta.sum(axis=0)
+            if i:
+                delta = delta @ params[i].T
+                delta *= outs[i // 2] > 0
+        for p, g in zip(params, grads, strict=True):
+            p -= LR * g
+        return tuple(grads)
+
+    return step
+
+
+@both("ours")
+def ours(sizes: list[int], batch: int):
+    """autodiff with nn: nn.MLP, nn.cross_entropy, nn.optim.SGD, as a user would write it."""
+    import nn
+
+    X, labels = data(sizes, batch)
+    model = our_mlp(sizes, mlp_weights(sizes, np.float32))
+    optimizer = nn.optim.SGD(model.parameters(), lr=LR)
+
+    def step():
+        optimizer.zero_grad()
+        nn.cross_entropy(model(X), labels).backward()
+        grads = our_grads(model)
+        optimizer.step()
+        return grads
+
+    return step
+
+
+@both("torch")
+def torch_step(sizes: list[int], batch: int):
+    """PyTorch eager mode with torch.nn, float32."""
+    import torch
+
+    X, labels = data(sizes, batch)
+    model, linears = torch_mlp(sizes, mlp_weights(sizes, np.float32))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    Xt, target = torch.from_numpy(X), torch.from_numpy(labels)
+
+    def step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(Xt), target).backward()
+        grads = torch_grads(linears)
+        optimizer.step()
+        return grads
+
+    return step

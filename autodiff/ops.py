@@ -128,11 +128,22 @@ def negative(x):
     return np.negative(x), _negate
 
 
+def _transposed(a) -> bool:
+    """True for a matrix stored transposed (``W.T`` of a C-ordered ``W``, as ``Linear`` uses)."""
+    return type(a) is np.ndarray and a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+# A matrix operand stored transposed gets its gradient stored the same way, at no cost
+# (the product of the transposes, transposed): a parameter's gradient then has the
+# parameter's layout, and the optimiser's elementwise update runs at memory speed
+# instead of striding across it (12x slower for a 2048 x 2048 float32 weight).
 def _matmul_grad_x(g, out, x, y):
     if y.ndim == 1:
         return g * y if x.ndim == 1 else np.expand_dims(g, -1) * y
     if x.ndim == 1:
         return np.matmul(y, np.expand_dims(g, -1))[..., 0]
+    if _transposed(x) and g.ndim == 2:
+        return np.matmul(y, g.T).T
     return np.matmul(g, np.swapaxes(y, -1, -2))
 
 
@@ -141,6 +152,8 @@ def _matmul_grad_y(g, out, x, y):
         return g * x if y.ndim == 1 else np.expand_dims(x, -1) * np.expand_dims(g, -2)
     if y.ndim == 1:
         return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
+    if _transposed(y) and g.ndim == 2:
+        return np.matmul(g.T, x).T
     return np.matmul(np.swapaxes(x, -1, -2), g)
 
 
@@ -177,6 +190,23 @@ def matmul(x, y):
 
 
 # ------------------------------------------------------------- elementwise
+_BITS = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _select(keep, g):
+    """``g`` where ``keep`` holds, else 0: ``np.where(keep, g, 0)`` to the bit.
+
+    NOTE: np.where branches per element and mispredicts on a mask like relu's; from a
+    few hundred elements an AND with an all-ones/all-zeros mask is 3-6x faster, and
+    gives 0 where ``keep`` is off even if ``g`` is inf or nan there (``g * keep`` would not).
+    """
+    if (type(g) is np.ndarray and g.size >= 512 and g.dtype.kind == "f" and g.dtype.itemsize in _BITS
+            and g.shape == np.shape(keep)):
+        bits = _BITS[g.dtype.itemsize]
+        return np.bitwise_and(g.view(bits), np.multiply(keep, -1, dtype=bits)).view(g.dtype)
+    return np.where(keep, g, 0)
+
+
 _EXP = lambda g, out, x: g * out
 _LOG = lambda g, out, x: g / x
 _SQRT = lambda g, out, x: g * 0.5 / out
@@ -185,7 +215,7 @@ _SIN = lambda g, out, x: g * np.cos(x)
 _COS = lambda g, out, x: -g * np.sin(x)
 _TANH = lambda g, out, x: g * (1 - out * out)
 _SIGMOID = lambda g, out, x: g * out * (1 - out)
-_RELU = lambda g, out, x: np.where(out > 0, g, 0)
+_RELU = lambda g, out, x: _select(out > 0, g)
 
 
 @op(saves="out", symmetric=True)
@@ -280,12 +310,12 @@ def _clip(x, a_min, a_max):
             keep = keep & (x >= lo)
         if hi is not None:
             keep = keep & (x <= hi)
-        return np.where(keep, g, 0)
+        return _select(keep, g)
 
     return np.clip(x, a_min, a_max), (
         grad_x,
-        lambda g, out, x, lo, hi: np.where(x < lo, g, 0),
-        lambda g, out, x, lo, hi: np.where(x > hi, g, 0),
+        lambda g, out, x, lo, hi: _select(x < lo, g),
+        lambda g, out, x, lo, hi: _select(x > hi, g),
     )
 
 
@@ -307,8 +337,8 @@ def maximum(x, y):
     Tensor([0.5, 1. ])
     """
     return np.maximum(x, y), (
-        lambda g, out, x, y: np.where(x >= y, _tie_split(g, x, y), 0),
-        lambda g, out, x, y: np.where(y >= x, _tie_split(g, x, y), 0),
+        lambda g, out, x, y: _select(x >= y, _tie_split(g, x, y)),
+        lambda g, out, x, y: _select(y >= x, _tie_split(g, x, y)),
     )
 
 
@@ -316,8 +346,8 @@ def maximum(x, y):
 def minimum(x, y):
     """Elementwise minimum; on ties the gradient is split equally."""
     return np.minimum(x, y), (
-        lambda g, out, x, y: np.where(x <= y, _tie_split(g, x, y), 0),
-        lambda g, out, x, y: np.where(y <= x, _tie_split(g, x, y), 0),
+        lambda g, out, x, y: _select(x <= y, _tie_split(g, x, y)),
+        lambda g, out, x, y: _select(y <= x, _tie_split(g, x, y)),
     )
 
 
@@ -326,8 +356,8 @@ def where(condition, x, y):
     """Choose ``x`` where ``condition`` holds, else ``y`` (numpy's three-argument ``where``)."""
     return np.where(condition, x, y), (
         None,
-        lambda g, out, c, x, y: np.where(c, g, 0),
-        lambda g, out, c, x, y: np.where(c, 0, g),
+        lambda g, out, c, x, y: _select(c, g),
+        lambda g, out, c, x, y: _select(np.logical_not(c), g),
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .tensor import Node, Tensor, _wrap
+from .tensor import Node, Tensor, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
@@ -82,8 +82,15 @@ def _seed(root: Tensor, grad: Any, create: bool):
     return seed
 
 
-def _run_hooks(t: Tensor, g, create: bool):
+def _run_hooks(t: Tensor, g, create: bool, store: bool):
+    """Run ``t``'s hooks on its gradient; a hook may replace it.
+
+    ``store`` is False when the sweep computes gradients for :func:`gradients` (and the
+    transforms and drawings built on it): ``retain_grad`` must not write ``.grad`` then.
+    """
     for hook in list(t._hooks):
+        if not store and isinstance(hook, _RetainGrad):
+            continue
         result = hook(g if create else _wrap(g))
         if result is not None:
             if not create:
@@ -155,7 +162,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
             t = pop_ready()
             g = pop_adjoint(t, None)
             if g is not None and t._hooks:
-                g = _run_hooks(t, g, tensors)
+                g = _run_hooks(t, g, tensors, found is None)
             if found is not None and t in found:
                 found[t] = g
             node = t._node

@@ -79,6 +79,24 @@ def test_gradients_does_not_touch_grad_attributes():
     np.testing.assert_array_equal(g.numpy(), [2.0, 4.0])
 
 
+def test_gradients_drawing_and_explaining_leave_retained_grads_alone():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    loss = (h * h).sum()
+    (gh,) = ad.gradients(loss, h, retain_graph=True)
+    ad.draw(loss)
+    ad.explain(loss)
+    assert h.grad is None and x.grad is None
+    seen = []
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))  # user hooks still see gradients
+    ad.gradients(loss, x, retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(gh.numpy(), 2 * h.numpy())
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())  # once, from backward alone
+    assert len(seen) == 2
+
+
 def test_gradients_of_an_intermediate_and_unused_inputs():
     x = ad.tensor(1.5, requires_grad=True)
     unused = ad.tensor(1.0, requires_grad=True)

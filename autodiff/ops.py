@@ -428,6 +428,8 @@ def prod(x, axis=None, keepdims: bool = False):
     def others(x):
         # d prod / d x_i is the product of the others: out / x_i with no zero in the slice,
         # the product of the non-zeros at a lone zero, and 0 elsewhere.
+        if isinstance(x, Tensor):
+            return _product_of_others(x, axis)
         zero = x == 0
         nonzero = np.where(zero, 1, x)
         p = np.prod(nonzero, axis=axis, keepdims=True)
@@ -439,6 +441,23 @@ def prod(x, axis=None, keepdims: bool = False):
         lambda g, out, x: g.reshape(_keep_shape(x.shape, axis)) * others(x),
         lambda t, out, x: np.sum(t * others(x), axis=_negative_axes(axis, x.ndim), keepdims=keepdims),
     )
+
+
+def _product_of_others(x: Tensor, axis) -> Tensor:
+    """For each element, the product of the others in its slice along ``axis``, on tensors.
+
+    NOTE: the array formula's branches (out / x_i, or 0 at a second zero) are right in
+    value but constant at zeros, so their derivatives are wrong there. This is the
+    product with x_i replaced by 1: a polynomial in x, so every derivative of it is
+    exact. It costs n² per slice of n elements, and runs only for higher derivatives.
+    """
+    reduced = _axes(axis, x.ndim)
+    perm = [a for a in range(x.ndim) if a not in reduced] + list(reduced)
+    moved = transpose(x, perm)
+    n = math.prod(moved.shape[x.ndim - len(reduced):])
+    rows = reshape(moved, moved.shape[: x.ndim - len(reduced)] + (1, n))
+    products = prod(where(np.eye(n, dtype=bool), 1.0, rows), axis=-1)
+    return transpose(reshape(products, moved.shape), np.argsort(perm))
 
 
 @op(tangents=True, batched=True)

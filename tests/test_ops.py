@@ -102,6 +102,19 @@ def test_prod_is_exact_with_zeros():
     np.testing.assert_array_equal(g, [[5.0, 4.0], [2.0, 0.0]])
 
 
+@pytest.mark.parametrize("x", [[2.0, 0.0, 3.0, 5.0], [0.0, 0.0, 3.0, 5.0], [0.0, 0.0, 0.0, 5.0], [2.0, 1.5, 3.0, 5.0]])
+def test_prod_second_derivatives_are_exact_with_zeros(x):
+    # d²prod/dx_i dx_j is the product of all but x_i and x_j (0 on the diagonal)
+    x = np.array(x)
+    expected = np.array([[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)] for i in range(4)])
+    np.testing.assert_array_equal(ad.hessian(ad.prod)(x), expected)
+    matrix = np.stack([x, x[::-1]], axis=1)  # the same along axis 0 of a matrix, two slices
+    rows = ad.hessian(lambda m: ad.prod(m, axis=0).sum())(matrix)
+    np.testing.assert_array_equal(rows[:, 0, :, 0], expected)
+    np.testing.assert_array_equal(rows[:, 0, :, 1], 0.0)
+    assert ad.gradgradcheck(ad.prod, (ad.tensor(x, requires_grad=True),))
+
+
 def test_power_gradient_in_the_exponent_at_base_zero_is_zero():
     gx, gy = grad_of(lambda x, y: x ** y, [0.0, 2.0], [2.0, 3.0])
     np.testing.assert_array_equal(gy, [0.0, 8.0 * np.log(2.0)])

@@ -8,6 +8,7 @@ silence another thread's training loop.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
@@ -30,14 +31,58 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
+def _decorate(fn, make):
+    """``fn`` running inside a fresh context manager from ``make()`` on every call (also generators)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with make():  # the mode holds while the generator runs, not while the caller does
+                    request = next(gen)
+                while True:
+                    try:
+                        response = yield request
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as error:
+                        with make():
+                            request = gen.throw(error)
+                    else:
+                        with make():
+                            request = gen.send(response)
+            except StopIteration as stop:
+                return stop.value
+
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class set_grad_enabled:
-    """Turn recording on or off; usable as a context manager or a decorator.
+    """Turn recording on or off; usable as a function, a context manager or a decorator.
+
+    As in PyTorch, the mode is set at once when the object is made (so
+    ``ad.set_grad_enabled(False)`` alone switches recording off), restored on leaving
+    a ``with`` block, and, as a decorator, set on each call of the function only.
 
     Examples
     --------
     >>> import autodiff as ad
     >>> with ad.set_grad_enabled(False):
-    ...     pass
+    ...     ad.is_grad_enabled()
+    False
+    >>> @ad.set_grad_enabled(False)
+    ... def frozen():
+    ...     return ad.is_grad_enabled()
+    >>> frozen(), ad.is_grad_enabled()
+    (False, True)
     """
 
     def __init__(self, mode: bool) -> None:
@@ -51,9 +96,26 @@ class set_grad_enabled:
     def __exit__(self, *exc) -> None:
         _state.enabled = self.prev
 
+    def __call__(self, fn):
+        # made as a decorator: the mode was set when the decorator was made, which must
+        # not outlive the decoration; each call sets it afresh
+        _state.enabled = self.prev
+        mode = self.mode
+        return _decorate(fn, lambda: set_grad_enabled(mode))
+
 
 class _GradModeContext:
+    """A context manager and decorator, with or without parentheses (``@no_grad``, ``@no_grad()``)."""
+
     mode = True
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}() takes no arguments; use it as `with ad.{cls.__name__}():` "
+                            f"or as a decorator")
+        return _decorate(fn, cls)
 
     def __enter__(self) -> None:
         self.prev = _state.enabled
@@ -63,12 +125,7 @@ class _GradModeContext:
         _state.enabled = self.prev
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(fn, type(self))
 
 
 class no_grad(_GradModeContext):
@@ -82,13 +139,28 @@ class no_grad(_GradModeContext):
     ...     y = w * 2
     >>> y.requires_grad
     False
+    >>> @ad.no_grad
+    ... def update(w):
+    ...     return w * 2
+    >>> update(w).requires_grad
+    False
     """
 
     mode = False
 
 
 class enable_grad(_GradModeContext):
-    """Context manager and decorator that turns recording back on inside ``no_grad``."""
+    """Context manager and decorator that turns recording back on inside ``no_grad``.
+
+    Examples
+    --------
+    >>> import autodiff as ad
+    >>> w = ad.tensor([1.0], requires_grad=True)
+    >>> with ad.no_grad(), ad.enable_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    True
+    """
 
     mode = True
 

@@ -223,3 +223,47 @@ def test_forward_over_reverse_matches_reverse_over_reverse():
     _, Hv = ad.hvp(f, x, v)
     g = ad.grad(lambda t: (ad.grad(f)(t) * v).sum())(ad.tensor(x))
     np.testing.assert_allclose(Hv, g.numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- grad mode
+def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator():
+    w = ad.tensor([1.0], requires_grad=True)
+
+    @ad.set_grad_enabled(False)
+    def frozen(w):
+        return (w * 2).requires_grad, ad.is_grad_enabled()
+
+    assert ad.is_grad_enabled()  # making the decorator leaves the mode as it was
+    assert frozen(w) == (False, False) and ad.is_grad_enabled()
+    with ad.no_grad():
+        thawed = ad.set_grad_enabled(True)(lambda w: (w * 2).requires_grad)
+        assert not ad.is_grad_enabled() and thawed(w) and not ad.is_grad_enabled()
+    ad.set_grad_enabled(False)  # as a plain call, as in PyTorch
+    try:
+        assert not (w * 2).requires_grad
+    finally:
+        ad.set_grad_enabled(True)
+    with ad.set_grad_enabled(False):
+        assert not (w * 2).requires_grad
+    assert (w * 2).requires_grad
+
+
+def test_no_grad_and_enable_grad_decorate_with_or_without_parentheses():
+    w = ad.tensor([1.0], requires_grad=True)
+    double = lambda w: w * 2
+    for decorated in (ad.no_grad(double), ad.no_grad()(double)):
+        assert not decorated(w).requires_grad and ad.is_grad_enabled()
+    with ad.no_grad():
+        for decorated in (ad.enable_grad(double), ad.enable_grad()(double)):
+            assert decorated(w).requires_grad and not ad.is_grad_enabled()
+
+    @ad.no_grad
+    def steps(w):
+        yield (w * 2).requires_grad  # the mode holds inside the generator, not between its steps
+        yield (w * 2).requires_grad
+
+    it = steps(w)
+    assert next(it) is False and (w * 2).requires_grad and next(it) is False
+    assert steps.__name__ == "steps"
+    with pytest.raises(TypeError, match="takes no arguments"):
+        ad.no_grad(3)

@@ -5,22 +5,28 @@ the reverse sweep computes for every node, obtained with ``gradients(...,
 retain_graph=True)`` (no ``.grad`` is touched), so call it before ``backward()``
 frees the graph, or after ``backward(retain_graph=True)``.
 
-Large graphs stay readable: beyond ``max_nodes``, linear chains are collapsed into
-summary nodes that count the ops they hold; if that is not enough, the nodes
-nearest the output are kept and the rest summarised in one node. Traversal is
-iterative, so graph depth is limited by memory only.
+Large graphs stay readable: beyond ``max_nodes``, repeated structure (a block of
+ops that occurs many times in a row, as in an unrolled loop or a stack of identical
+layers) is drawn once at each end with a summary node between that counts the
+repeats; then chains are merged into nodes that count their ops; if that is not
+enough, the nodes nearest the output are kept and the rest summarised in one node
+(see ``_collapse``). Traversal is iterative, so graph depth is limited by memory
+only, and adjoints are gathered only for the nodes drawn.
 
-Rendering uses the system Graphviz ``dot`` when it is on PATH, else the
-``graphviz-pure`` program installed with this package.
+Rendering uses the system Graphviz ``dot`` when it is found and writes the format
+asked for, else the ``graphviz-pure`` program installed with this package (PNG,
+SVG, JPEG; not PDF). A format neither writes raises an error that says what to
+install.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
 import subprocess
-import tempfile
+import sysconfig
 from collections import Counter
 from typing import Any
 
@@ -33,23 +39,82 @@ _OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": 
              "_getitem": "getitem", "_concatenate": "concatenate", "_einsum": "einsum"}
 
 
-def renderer() -> str | None:
-    """The Graphviz program used to render: system ``dot``, else ``graphviz-pure`` (None if neither)."""
-    return shutil.which("dot") or shutil.which("graphviz-pure")
+_PROGRAMS = ("dot", "graphviz-pure")
+# What a full Graphviz writes: a format outside this list is taken as a wrong extension,
+# one inside it but not rendered here as a missing install.
+_GRAPHVIZ_FORMATS = frozenset(
+    "bmp canon cmap cmapx dot dot_json eps fig gd gd2 gif gv ico imap jpe jpeg jpg json json0 pdf pic "
+    "plain plain-ext png pov ps ps2 svg svgz tif tiff tk vdx vml vmlz vrml wbmp webp xdot xdot_json".split()
+)
+_PICTURES = ("png", "svg", "jpg", "jpeg", "gif", "webp", "pdf", "ps", "eps", "bmp", "tif", "tiff")
+_INSTALL_GRAPHVIZ = ("install the system Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: "
+                     "brew install graphviz; others: https://graphviz.org/download/)")
+
+
+def _find(name: str) -> str | None:
+    # pip puts graphviz-pure beside the interpreter, which is not on PATH when a virtual
+    # environment's python is run without activating the environment
+    return shutil.which(name) or shutil.which(name, path=sysconfig.get_path("scripts"))
+
+
+@functools.lru_cache(maxsize=None)
+def formats(program: str) -> frozenset[str]:
+    """The output formats a Graphviz ``program`` writes, as it lists them itself (``dot -T?``).
+
+    Empty if the program gives no list (it is then tried with any format).
+    """
+    try:
+        result = subprocess.run([program, "-T?"], input=b"", capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    listing = (result.stderr + result.stdout).decode(errors="replace").partition("Use one of:")[2]
+    return frozenset(word.split(":")[0] for word in listing.split())
+
+
+def renderer(fmt: str | None = None) -> str | None:
+    """The Graphviz program that renders ``fmt`` (any format if None), or None.
+
+    The system ``dot`` if it is found and writes ``fmt``, else the pip-installed
+    ``graphviz-pure`` if it does.
+    """
+    for name in _PROGRAMS:
+        program = _find(name)
+        if program is not None and (fmt is None or fmt in (formats(program) or {fmt})):
+            return program
+    return None
+
+
+def _cannot_render(fmt: str) -> str:
+    """Why ``fmt`` cannot be rendered here, and what to install (or which formats work)."""
+    found = [program for program in map(_find, _PROGRAMS) if program is not None]
+    if not found:
+        return (f"cannot render {fmt.upper()}: no Graphviz program found. pip install graphviz-pure "
+                f"(a self-contained port, installed with this package) or {_INSTALL_GRAPHVIZ}; "
+                "writing to a .dot or .gv path needs neither")
+    available = set().union(*(formats(program) for program in found))
+    pictures = ", ".join(f".{f}" for f in _PICTURES if f in available)
+    names = " and ".join(os.path.basename(program) for program in found)
+    hint = (f"for .{fmt}, {_INSTALL_GRAPHVIZ}" if _find("dot") is None
+            else "convert one of those, or write the .dot source")
+    return f"cannot render .{fmt} here: {names} writes {pictures} (and .dot, .gv) but not .{fmt}; {hint}"
 
 
 def render(source: str, fmt: str) -> bytes:
-    """Lay out DOT ``source`` and return it as ``fmt`` ("png", "svg", "pdf")."""
-    program = renderer()
+    """Lay out DOT ``source`` and return it as ``fmt`` ("png", "svg", "jpg", "pdf", ...).
+
+    Raises
+    ------
+    RuntimeError
+        If no Graphviz program here writes ``fmt`` (the message says what to install),
+        or the program fails.
+    """
+    program = renderer(fmt)
     if program is None:
-        raise RuntimeError(
-            f"cannot render {fmt.upper()}: no Graphviz program found. pip install graphviz-pure "
-            "(a self-contained port, installed with this package) or install Graphviz's dot; "
-            "writing to a .dot or .gv path needs neither"
-        )
+        raise RuntimeError(_cannot_render(fmt))
     result = subprocess.run([program, f"-T{fmt}"], input=source.encode(), capture_output=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"{os.path.basename(program)} failed: {result.stderr.decode(errors='replace').strip()}")
+        message = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"{os.path.basename(program)} failed: {message}")
     return result.stdout
 
 
@@ -81,14 +146,14 @@ def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]
     return order, parents
 
 
-def _adjoints(root: Tensor, order: list[Tensor]) -> dict[int, np.ndarray]:
-    """The adjoint of every tensor in ``order`` that requires grad, as backward computes it."""
-    wanted = [t for t in order if t.requires_grad]
+def _adjoints(root: Tensor, tensors: list[Tensor]) -> dict[int, np.ndarray]:
+    """The adjoint of each of ``tensors`` that requires grad, as backward computes it."""
+    wanted = [t for t in tensors if t.requires_grad]
     if not root.requires_grad or not wanted:
         return {}
     seed = None if root.size == 1 else Tensor(np.ones(root.shape, root.dtype))  # the sum of the outputs
     grads = gradients(root, wanted, grad_outputs=seed, retain_graph=True, allow_unused=True)
-    return {id(t): g.numpy() for t, g in zip(wanted, grads) if g is not None}
+    return {id(t): g.numpy() for t, g in zip(wanted, grads, strict=True) if g is not None}
 
 
 def _summary(values: np.ndarray) -> str:
@@ -139,38 +204,208 @@ def _op_label(t: Tensor) -> str:
 
 
 # --------------------------------------------------------------- collapse
-def _collapse(order, parents, max_nodes):
-    """Groups of node indices to draw as one: chains first, then everything far from the root."""
+# Large graphs are collapsed in stages, each only if the previous ones left more than
+# max_nodes drawn nodes:
+#   1. repeated structure (an unrolled loop, a stack of identical layers): a block of ops
+#      that occurs many times in a row is drawn once at the start and once at the end of
+#      the run, with one summary node in between that says how many repeats it holds;
+#   2. chains (one tensor operand, one consumer) merge into one node that counts its ops;
+#   3. runs of repeats are summarised whole, the first and last block included;
+#   4. the nodes nearest the output are kept and all earlier ones summarised in one node.
+_MIN_REPEATS = 4   # a block must occur this often in a row to be summarised
+_MAX_OPERANDS = 4  # a node with more tensor operands (concatenate of many) is never part of a repeat
+_PERIODS_TRIED = 8  # block lengths tried per range: the most frequent distances between equal ops
+_NESTING = 3       # repeats inside the drawn blocks of a repeat are looked for to this depth
+
+
+class _Structure:
+    """The graph in arrays: a code per node (op, operand slots, shape, dtype), the positions
+    of its tensor operands, the position of the previous node with the same code, and a
+    looser code (the op's name only)."""
+
+    def __init__(self, order, parents):
+        n = len(order)
+        self.code = np.empty(n, np.int64)
+        self.kind = np.empty(n, np.int64)
+        self.operands = np.full((n, _MAX_OPERANDS), -1, np.int64)
+        self.previous = np.full(n, -1, np.int64)
+        codes, kinds, last = {}, {}, {}
+        for k, t in enumerate(order):
+            ps = parents.get(k, ())
+            data = t._data
+            if t._node is None:
+                key = (None, data.shape, data.dtype.char, t.requires_grad)
+            elif len(ps) > _MAX_OPERANDS:
+                key = k
+            else:
+                key = (t._node.op, tuple(i for i, _ in ps), data.shape, data.dtype.char)
+                for slot, (_, p) in enumerate(ps):
+                    self.operands[k, slot] = p
+            code = codes.setdefault(key, len(codes))
+            self.code[k] = code
+            self.kind[k] = kinds.setdefault(None if t._node is None else t._node.op, len(kinds))
+            self.previous[k] = last.get(code, -1)
+            last[code] = k
+
+    def repeats(self, lo: int, hi: int, depth: int = 0) -> list[tuple[int, int, int]]:
+        """Runs of a repeated block in positions [lo, hi), as (start, block length, repeats).
+
+        Node ``j`` repeats node ``j - p`` if both have the same code and each tensor operand
+        of ``j`` is either the same node as that of ``j - p`` (a shared weight) or lies ``p``
+        later (the previous block's output). The longest runs win; runs inside the first
+        and last block of a run (drawn in full) are looked for in turn.
+
+        A run's first block may match by op names only: the first pass through a loop often
+        differs (it takes a constant, or a parameter's first use), and taking it in puts
+        the block boundaries where the loop's body starts (a layer reads weight → transpose
+        → matmul → bias → add → relu, not bias → add → relu → weight → …).
+        """
+        size = hi - lo
+        if size < 2 * _MIN_REPEATS:
+            return []
+        previous = self.previous[lo:hi]
+        distances = (np.arange(lo, hi) - previous)[previous >= lo]
+        if not distances.size:
+            return []
+        values, counts = np.unique(distances, return_counts=True)
+        periods = [int(p) for p in values[np.argsort(-counts, kind="stable")[:_PERIODS_TRIED]]
+                   if p * _MIN_REPEATS <= size]
+        runs = []
+        for p in periods:
+            a, b = self.operands[lo + p:hi], self.operands[lo:hi - p]
+            operands_match = np.all((a == b) | ((a - b == p) & (b >= 0)), axis=1)
+            same = (self.code[lo + p:hi] == self.code[lo:hi - p]) & operands_match
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
+            starts, ends = edges[::2], edges[1::2]
+            long = ends - starts >= (_MIN_REPEATS - 1) * p
+            for u, v in zip(starts[long].tolist(), ends[long].tolist(), strict=True):
+                runs.append(((v - u + p) // p * p, p, lo + u, lo + v + p))
+        taken = np.zeros(size, bool)
+        chosen = []
+        for covered, p, start, end in sorted(runs, key=lambda run: (-run[0], run[1])):
+            if taken[start - lo:start - lo + covered].any():
+                continue
+            back = 0
+            while (back < p and start - back - 1 >= lo and not taken[start - back - 1 - lo]
+                   and self.kind[start - back - 1] == self.kind[start - back - 1 + p]):
+                back += 1
+            start -= back
+            repeats = (end - start) // p
+            while taken[start - lo:start - lo + repeats * p].any():
+                repeats -= 1
+            if repeats < _MIN_REPEATS:
+                continue
+            taken[start - lo:start - lo + repeats * p] = True
+            chosen.append((start, p, repeats))
+        if depth + 1 < _NESTING:
+            for start, p, repeats in list(chosen):
+                chosen += self.repeats(start, start + p, depth + 1)
+                chosen += self.repeats(start + (repeats - 1) * p, start + repeats * p, depth + 1)
+        return chosen
+
+
+def _op_name(t: Tensor) -> str:
+    return "leaf" if t._node is None else _OP_SHORT.get(t._node.op, t._node.op)
+
+
+def _block(order, start: int, length: int) -> str:
+    """The ops of a block, four to a line; a long block shows its ends."""
+    ops = [_op_name(order[k]) for k in range(start, start + length)]
+    if len(ops) > 12:
+        ops = ops[:6] + [f"… ({len(ops) - 10} more)"] + ops[-4:]
+    return "\n".join(" → ".join(ops[i:i + 4]) for i in range(0, len(ops), 4))
+
+
+def _span(order, names, members: np.ndarray) -> str:
+    """A line naming a summary's first and last op and input, so it reads between the drawn nodes."""
+    ends = []
+    for is_op in (True, False):
+        first = next((k for k in members.tolist() if (order[k]._node is not None) == is_op), None)
+        if first is not None:
+            last = next(k for k in reversed(members.tolist()) if (order[k]._node is not None) == is_op)
+            ends.append(names[id(order[first])] if first == last
+                        else f"{names[id(order[first])]} … {names[id(order[last])]}")
+    return "\n" + "; ".join(ends)
+
+
+def _collapse(order, parents, max_nodes: int) -> tuple[np.ndarray, dict[int, str]]:
+    """A group per node (the nodes of a group are drawn as one) and labels of summary groups.
+
+    A node drawn on its own is the only member of its group and has no label. Group ids
+    are node positions for chains, and ``len(order)`` and above for the other summaries.
+    """
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes must be at least 1, got {max_nodes}")
     n = len(order)
-    children = [0] * n
-    for k, ps in parents.items():
-        for _, p in ps:
-            children[p] += 1
-    group = list(range(n))
-    if n > max_nodes:
+    group = np.arange(n)
+    labels: dict[int, str] = {}
+    if n <= max_nodes:
+        return group, labels
+
+    def drawn() -> int:
+        return len(np.unique(group))
+
+    runs = _Structure(order, parents).repeats(0, n - 1)  # the output is always drawn alone
+    for number, (start, p, repeats) in enumerate(runs):
+        middle = slice(start + p, start + (repeats - 1) * p)
+        group[middle] = n + number
+        labels[n + number] = (f"× {repeats - 2:,} repeats of\n{_block(order, start, p)}\n"
+                              f"({(repeats - 2) * p:,} nodes)")
+
+    if drawn() > max_nodes:
         # a chain node has one tensor operand and one consumer: merge runs of them
-        for k in range(n):
-            ps = parents.get(k, [])
-            if len(ps) == 1 and children[k] == 1 and k != n - 1:
-                p = ps[0][1]
-                p_chain = len(parents.get(p, [])) == 1 and children[p] == 1
-                if p_chain:
+        consumers = np.zeros(n, np.int64)
+        for ps in parents.values():
+            for _, p in ps:
+                consumers[p] += 1
+        single = group == np.arange(n)
+
+        def chain(k):
+            return single[k] and consumers[k] == 1 and len(parents.get(k, ())) == 1
+
+        for k in range(n - 1):
+            if chain(k):
+                p = parents[k][0][1]
+                if chain(p):
                     group[k] = group[p]
-    if len(set(group)) > max_nodes:
-        # keep the groups nearest the root (by edges to it); the rest become one summary
-        depth = {group[n - 1]: 0}
+
+    if drawn() > max_nodes:
+        # innermost runs first (found last), so that what stays drawn keeps the most detail
+        for number in reversed(range(len(runs))):
+            if drawn() <= max_nodes:
+                break
+            start, p, repeats = runs[number]
+            if group[start + p] != n + number:  # inside a run already summarised whole
+                continue
+            group[start:start + repeats * p] = n + number
+            labels[n + number] = (f"× {repeats:,} repeats of\n{_block(order, start, p)}\n"
+                                  f"({repeats * p:,} nodes)")
+
+    earlier = n + len(runs)
+    if drawn() > max_nodes:
+        # keep the groups nearest the output (fewest edges to it); the rest become one summary
+        depth = {int(group[n - 1]): 0}
         for k in range(n - 1, -1, -1):
-            d = depth.get(group[k])
+            d = depth.get(int(group[k]))
             if d is None:
                 continue
-            for _, p in parents.get(k, []):
-                if group[p] != group[k] and group[p] not in depth:
-                    depth[group[p]] = d + 1
-        keep = sorted(set(group), key=lambda g: (depth.get(g, math.inf), -g))[: max_nodes - 1]
-        keep = set(keep)
-        rest = -1
-        group = [g if g in keep else rest for g in group]
-    return group
+            for _, p in parents.get(k, ()):
+                if group[p] != group[k] and int(group[p]) not in depth:
+                    depth[int(group[p])] = d + 1
+        first: dict[int, int] = {}
+        for k, g in enumerate(group.tolist()):
+            first.setdefault(g, k)
+        keep = sorted(first, key=lambda g: (depth.get(g, math.inf), -first[g]))[: max_nodes - 1]
+        group[~np.isin(group, keep)] = earlier
+        labels = {g: label for g, label in labels.items() if g in keep}
+
+    ids, sizes = np.unique(group, return_counts=True)
+    for g, size in zip(ids[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+        if g not in labels:
+            ops = Counter(_op_name(order[k]) for k in np.flatnonzero(group == g)).most_common(4)
+            head = f"… {size:,} earlier nodes" if g == earlier else f"chain of {size:,} ops"
+            labels[g] = head + "\n" + ", ".join(f"{op} ×{count:,}" for op, count in ops)
+    return group, labels
 
 
 # ------------------------------------------------------------------- draw
@@ -179,22 +414,31 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
          color_by_grad: bool = False, group_by_module: bool = False):
     """Draw the graph that produced ``root``; returns a ``graphviz.Digraph``.
 
+    Raises ``RuntimeError`` if the graph was freed, or the picture's format cannot be
+    rendered here (the message says what to install); ``ValueError`` if the extension
+    names no format.
+
     Parameters
     ----------
     root : Tensor
         The output (a loss, say). Its graph must not have been freed by ``backward()``.
     path : str, optional
-        Write the picture: ``.png``, ``.svg`` or ``.pdf`` (rendered), ``.dot`` / ``.gv`` (source).
+        Write the picture, in the format its extension names: ``.png``, ``.svg``, ``.jpg``
+        with either renderer, ``.pdf`` (and Graphviz's other formats) with the system
+        Graphviz only; ``.dot`` / ``.gv`` write the source and need no renderer.
     show_data, show_grad : bool
         Show each node's value and adjoint (a number, a few values, or min/mean/max).
     rankdir : str
         Graphviz direction: "LR" (left to right) or "TB".
     max_nodes : int
-        Larger graphs are collapsed into at most this many drawn nodes.
+        Larger graphs are collapsed into at most this many drawn nodes: repeated blocks of
+        ops into a node that counts the repeats (the first and last block stay drawn), then
+        chains into a node that counts their ops, then earlier nodes into one.
     params : dict or iterable of (name, Tensor), optional
         Names for parameters, e.g. ``model.named_parameters()``.
     color_by_grad : bool
-        Shade nodes by the size of their adjoint (where the gradient flows).
+        Shade nodes by the size of their adjoint (where the gradient flows): the larger the
+        largest absolute value, relative to that of the drawn nodes, the deeper the red.
     group_by_module : bool
         Draw the parameters of each module, and the ops that use them directly, as a cluster.
 
@@ -209,25 +453,25 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
     order, parents = _graph(root)
     params = list(params.items() if isinstance(params, dict) else params) if params is not None else None
     names = _names(order, params)
-    adjoints = _adjoints(root, order) if show_grad else {}
-    group = _collapse(order, parents, max_nodes)
-    members: dict[int, list[int]] = {}
-    for k, g in enumerate(group):
-        members.setdefault(g, []).append(k)
-    scale = max((float(np.abs(a).max()) for a in adjoints.values() if a.size and np.all(np.isfinite(a))), default=0.0)
+    group, summaries = _collapse(order, parents, max_nodes)
+    ids, firsts = np.unique(group, return_index=True)
+    drawn = sorted(zip(firsts.tolist(), ids.tolist(), strict=True))  # (first member, group), inputs first
+    node_id = {g: f"n{i}" for i, (_, g) in enumerate(drawn)}
+    alone = [k for k, g in drawn if g not in summaries]
+    # only the nodes drawn need their adjoints (one sweep either way, but far fewer arrays kept)
+    adjoints = _adjoints(root, [order[k] for k in alone]) if show_grad else {}
+    scale = max((float(np.abs(a).max()) for a in adjoints.values() if a.size and np.all(np.isfinite(a))),
+                default=0.0)
 
-    dot = _digraph_class()("autodiff", graph_attr={"rankdir": rankdir}, node_attr={"fontname": "Helvetica", "fontsize": "11"})
-    node_id = {g: f"n{i}" for i, g in enumerate(sorted(members, key=lambda g: members[g][0]))}
+    dot = _digraph_class()("autodiff", graph_attr={"rankdir": rankdir},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11"})
     clusters: dict[str, list[tuple[str, dict]]] = {}
-    for g, ks in members.items():
-        if len(ks) > 1 or g == -1:
-            counts = Counter(_OP_SHORT.get(order[k]._node.op, order[k]._node.op) if order[k]._node else "leaf" for k in ks)
-            label = f"{len(ks)} ops\n" + ", ".join(f"{op} ×{c}" for op, c in counts.most_common(4))
-            if g == -1:
-                label = f"… {len(ks)} earlier nodes\n" + label.split("\n", 1)[1]
+    for k, g in drawn:
+        if g in summaries:
+            label = summaries[g] + _span(order, names, np.flatnonzero(group == g))
             dot.node(node_id[g], label, shape="box3d", style="filled", fillcolor="#eeeeee")
             continue
-        t = order[ks[0]]
+        t = order[k]
         lines = [names[id(t)] if t._node is None else f"{names[id(t)]} = {_op_label(t)}"]
         lines.append(f"{t.shape} {t.dtype}")
         value = t._data
@@ -248,7 +492,7 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
             attrs["fillcolor"] = f"#ff{int(255 - 155 * level):02x}{int(255 - 235 * level):02x}"
         else:
             attrs["fillcolor"] = "#cfe2ff" if t._node is None else "white"
-        cluster = _module_of(t, names, params, parents, order, ks[0]) if group_by_module else None
+        cluster = _module_of(t, names, params, parents, order, k) if group_by_module else None
         if cluster is None:
             dot.node(node_id[g], "\n".join(lines), **attrs)
         else:
@@ -259,14 +503,19 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
             for nid, attrs in nodes:
                 sub.node(nid, **attrs)
     edges = set()
+    group = group.tolist()
     for k, ps in parents.items():
-        operands = len(ps)
+        b = group[k]
+        alone_here = b not in summaries
         for i, p in ps:
-            a, b = group[p], group[k]
-            if a == b or (a, b, i) in edges:
+            a = group[p]
+            # into a node drawn alone, one edge per operand, labelled by its position when the
+            # op has several; into a summary, one edge per source
+            key = (a, b, i) if alone_here else (a, b)
+            if a == b or key in edges:
                 continue
-            edges.add((a, b, i))
-            label = str(i) if operands > 1 and members.get(b) == [k] else None
+            edges.add(key)
+            label = str(i) if alone_here and len(ps) > 1 else None
             dot.edge(node_id[a], node_id[b], label=label)
     if path is not None:
         _write(dot, os.fspath(path))
@@ -293,8 +542,12 @@ def _write(dot, path: str) -> None:
         with open(path, "w") as f:
             f.write(dot.source)
         return
-    if fmt not in ("png", "svg", "pdf"):
-        raise ValueError(f"cannot tell the format from {path!r}: use .png, .svg, .pdf, .dot or .gv")
+    if renderer(fmt) is None and fmt not in _GRAPHVIZ_FORMATS:
+        found = [program for program in map(_find, _PROGRAMS) if program is not None]
+        here = set().union(*(formats(program) for program in found))
+        pictures = ", ".join(f".{f}" for f in _PICTURES if f in here or not found and f in ("png", "svg"))
+        raise ValueError(f"cannot tell the picture format from {path!r}: use {pictures} "
+                         "(Graphviz's other formats with the system Graphviz), or .dot / .gv for the source")
     data = render(dot.source, fmt)
     with open(path, "wb") as f:
         f.write(data)
@@ -327,13 +580,15 @@ def explain(root: Tensor, params: Any = None) -> str:
     adjoints = _adjoints(root, order)
     out = names[id(root)]
     lines = ["forward"]
-    for k, t in enumerate(order):
+    for t in order:
         if t._node is None:
             lines.append(f"  {names[id(t)]} = {_summary(t._data)}")
         else:
             node = t._node
-            args = [names[id(a)] if isinstance(a, Tensor) else _constant(a) for a in node.inputs if a is not None]
-            lines.append(f"  {names[id(t)]} = {_OP_SHORT.get(node.op, node.op)}({', '.join(args)}) = {_summary(t._data)}")
+            args = [names[id(a)] if isinstance(a, Tensor) else _constant(a)
+                    for a in node.inputs if a is not None]
+            op = _OP_SHORT.get(node.op, node.op)
+            lines.append(f"  {names[id(t)]} = {op}({', '.join(args)}) = {_summary(t._data)}")
     lines.append("backward (adjoint = sum over consumers of consumer adjoint × local derivative)")
     consumers: dict[int, list[tuple[int, int]]] = {}
     for k, ps in parents.items():
@@ -363,6 +618,7 @@ def explain(root: Tensor, params: Any = None) -> str:
                 numbers.append(f"{_summary(g)} × {_summary(derivative)}")
             else:
                 numbers.append(_summary(np.asarray(node.rules[i](g, consumer._data, *vals))))
-        lines.append(f"  {name} = {' + '.join(symbols)} = {' + '.join(numbers)} = {_summary(adjoints[id(t)])}")
+        total = _summary(adjoints[id(t)])
+        lines.append(f"  {name} = {' + '.join(symbols)} = {' + '.join(numbers)} = {total}")
     return "\n".join(lines)
 

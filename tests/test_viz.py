@@ -36,13 +36,11 @@ def small_graph():
 
 @pytest.fixture(params=["dot", "graphviz-pure"])
 def program(request, monkeypatch):
-    """Render with the system Graphviz and with the pip-installed fallback."""
-    import shutil
-
-    path = shutil.which(request.param)
+    """Render with the system Graphviz and with the pip-installed fallback, each alone."""
+    path = viz._find(request.param)
     if path is None:
-        pytest.skip(f"{request.param} is not on PATH (system Graphviz: apt-get install graphviz)")
-    monkeypatch.setattr(viz, "renderer", lambda: path)
+        pytest.skip(f"{request.param} is not installed (system Graphviz: apt-get install graphviz)")
+    monkeypatch.setattr(viz, "_PROGRAMS", (request.param,))
     return path
 
 
@@ -122,7 +120,7 @@ def test_drawing_a_freed_graph_says_what_to_do():
 
 
 def test_png_without_any_renderer_says_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(viz, "renderer", lambda: None)
+    monkeypatch.setattr(viz, "_find", lambda name: None)
     loss, _, _ = small_graph()
     ad.draw(loss, tmp_path / "graph.gv")  # the source needs no renderer
     with pytest.raises(RuntimeError, match="pip install graphviz-pure"):

@@ -55,11 +55,16 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
 
     import autodiff as ad
 
+    # Every error here is the user's to fix (an expression, a value, a path, a format this
+    # machine cannot render): it is reported as one line and exit status 1, not a traceback.
     values = {}
-    for flag, value in zip(extra[::2], extra[1::2]):
+    for flag, value in zip(extra[::2], extra[1::2], strict=False):
         if not flag.startswith("--"):
             raise SystemExit(f"draw: expected --name value pairs after the expression, got {flag!r}")
-        values[flag[2:]] = float(value)
+        try:
+            values[flag[2:]] = float(value)
+        except ValueError:
+            raise SystemExit(f"draw: {flag} needs a number, got {value!r}") from None
     if len(extra) % 2:
         raise SystemExit(f"draw: {extra[-1]!r} needs a value")
     if args.what in EXAMPLES:
@@ -71,11 +76,18 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
         try:
             root = eval(args.what, {"__builtins__": {}}, namespace)  # the user's own one-line expression
         except NameError as error:
-            raise SystemExit(f"draw: {error}; give every input as --name value (examples: {', '.join(EXAMPLES)})")
+            raise SystemExit(f"draw: {error}; give every input as --name value "
+                             f"(examples: {', '.join(EXAMPLES)})") from None
+        except Exception as error:  # whatever the expression raises (a typo, a shape), said in one line
+            raise SystemExit(f"draw: cannot evaluate {args.what!r}: "
+                             f"{type(error).__name__}: {error}") from None
         if not isinstance(root, ad.Tensor) or not root.requires_grad:
             raise SystemExit("draw: the expression must depend on at least one --name value input")
-    ad.draw(root, args.output, rankdir=args.rankdir, max_nodes=args.max_nodes, params=names,
-            group_by_module=args.what == "mlp-step", color_by_grad=args.color_by_grad)
+    try:
+        ad.draw(root, args.output, rankdir=args.rankdir, max_nodes=args.max_nodes, params=names,
+                group_by_module=args.what == "mlp-step", color_by_grad=args.color_by_grad)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise SystemExit(f"draw: {error}") from None
     print(f"wrote {args.output}")
     if args.explain:
         print(ad.explain(root, params=names))
@@ -101,10 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                     "expression over named inputs, e.g.  draw \"tanh(x*w + b)\" --x 0.5 --w -1.2 --b 0.3",
     )
     p.add_argument("what", help=f"an example ({', '.join(EXAMPLES)}) or an expression")
-    p.add_argument("-o", "--output", default="graph.png", help="picture to write: .png, .svg, .pdf, .dot (default graph.png)")
+    p.add_argument("-o", "--output", default="graph.png",
+                   help="picture to write, format from the extension: .png, .svg, .jpg; .pdf with the system "
+                        "Graphviz only; .dot or .gv for the source (default graph.png)")
     p.add_argument("--explain", action="store_true", help="also print backpropagation step by step")
-    p.add_argument("--rankdir", default="LR", choices=["LR", "TB"], help="direction of the drawing (default LR)")
-    p.add_argument("--max-nodes", type=int, default=250, help="collapse larger graphs (default 250)")
+    p.add_argument("--rankdir", default="LR", choices=["LR", "TB"],
+                   help="direction of the drawing (default LR)")
+    p.add_argument("--max-nodes", type=int, default=250,
+                   help="draw larger graphs collapsed: repeated blocks and chains as nodes that count "
+                        "what they hold (default 250)")
     p.add_argument("--color-by-grad", action="store_true", help="shade nodes by the size of their gradient")
     p.set_defaults(run=None)
 

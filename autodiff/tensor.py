@@ -13,7 +13,10 @@ Decisions recorded here:
   every order. A rule never captures the output Tensor: the engine passes ``out``.
 * Values saved for backward are protected, not copied: while a node that saved a
   tensor is alive and not yet run, writing to that tensor (in-place ops,
-  ``t.data[...] = v``, ``t.data = v``) raises an error naming the op.
+  ``t.data[...] = v``, ``t.data = v``) raises an error naming the op. An array the
+  user took earlier (``t.data``, ``t.numpy()``, ``np.asarray(t)``) is made read-only
+  for that time, so a write through it raises too (numpy's own error). Views the
+  user makes of such an array with numpy are beyond the engine's reach.
 * ``ad.tensor(data)`` and ``Tensor(data)`` copy their input, as ``np.array`` and
   ``torch.tensor`` do, so a pending graph cannot be changed through the caller's array.
 """
@@ -39,28 +42,67 @@ def _is_float(dtype: np.dtype) -> bool:
 
 
 class _Lock:
-    """How many pending nodes saved an array (shared by a tensor and its views)."""
+    """How many pending nodes saved an array (shared by a tensor and its views).
 
-    __slots__ = ("count", "op")
+    ``exposed`` lists the arrays handed to the user while nothing was saved; while
+    something is, it is a pair (those arrays, the ones made read-only for the time).
+    """
+
+    __slots__ = ("count", "op", "exposed")
 
     def __init__(self) -> None:
         self.count = 0
         self.op = ""
+        self.exposed = None
+
+    def expose(self, array: np.ndarray) -> None:
+        """Remember ``array``, handed to the user: it is made read-only while the values are saved."""
+        if self.exposed is None:
+            self.exposed = [array]
+        elif not any(a is array for a in self.exposed):
+            self.exposed.append(array)
+
+    def freeze(self) -> None:
+        """The first pending node saved the values: the user's arrays become read-only."""
+        frozen = [a for a in self.exposed if a.flags.writeable]
+        for a in frozen:
+            a.flags.writeable = False
+        self.exposed = (self.exposed, frozen)
+
+    def thaw(self) -> None:
+        """The last pending node is gone: give the user's arrays back their writability."""
+        self.exposed, frozen = self.exposed
+        for a in frozen:
+            a.flags.writeable = True
 
 
 class _SavedArray(np.ndarray):
-    """Read-only view handed out for a tensor whose values a pending backward needs."""
+    """Read-only view handed out for a tensor whose values a pending backward needs.
 
-    def _refuse(self, *args, **kwargs):
-        op = getattr(self, "_saved_by", "an op")
-        raise RuntimeError(
-            f"cannot write to this array: it holds values saved by op '{op}' for a pending "
-            "backward(), and changing them would make the gradient wrong. Call backward() "
-            "first, drop the graph (del the output), or work on a copy (t.data.copy())."
-        )
+    Writing to it raises an error that says why; what numpy derives from it (copies,
+    results of arithmetic) is writeable and behaves as any array.
+    """
 
-    __setitem__ = _refuse
-    __iadd__ = __isub__ = __imul__ = __itruediv__ = __ipow__ = __ifloordiv__ = _refuse
+    def __array_finalize__(self, obj) -> None:
+        self._saved_by = getattr(obj, "_saved_by", "an op")
+
+    def _guard(method):
+        def guarded(self, *args, **kwargs):
+            if not self.flags.writeable:
+                raise RuntimeError(
+                    f"cannot write to this array: it holds values saved by op '{self._saved_by}' for a "
+                    "pending backward(), and changing them would make the gradient wrong. Call "
+                    "backward() first, drop the graph (del the output), or work on a copy (t.data.copy())."
+                )
+            return method(self, *args, **kwargs)
+
+        return guarded
+
+    __setitem__ = _guard(np.ndarray.__setitem__)
+    __iadd__, __isub__, __imul__ = _guard(np.ndarray.__iadd__), _guard(np.ndarray.__isub__), _guard(np.ndarray.__imul__)
+    __itruediv__, __ipow__ = _guard(np.ndarray.__itruediv__), _guard(np.ndarray.__ipow__)
+    __ifloordiv__ = _guard(np.ndarray.__ifloordiv__)
+    del _guard
 
 
 class Node:
@@ -78,6 +120,8 @@ class Node:
         """Free what backward needed: operands, saved values, rules, locks."""
         for lock in self.locks:
             lock.count -= 1
+            if lock.exposed is not None and not lock.count and type(lock.exposed) is tuple:
+                lock.thaw()
         self.locks = self.inputs = self.vals = ()
         self.rules = None
 
@@ -90,6 +134,8 @@ class _SavingNode(Node):
     def __del__(self) -> None:
         for lock in self.locks:
             lock.count -= 1
+            if lock.exposed is not None and not lock.count and type(lock.exposed) is tuple:
+                lock.thaw()
 
 
 class Tensor:
@@ -140,6 +186,7 @@ class Tensor:
             view.flags.writeable = False
             view._saved_by = lock.op
             return view
+        self._shared_lock().expose(self._data)
         return self._data
 
     @data.setter
@@ -400,6 +447,8 @@ def _hold(t: Tensor, name: str) -> _Lock:
         lock = t._lock = _Lock()
     lock.count += 1
     lock.op = name
+    if lock.exposed is not None and lock.count == 1:
+        lock.freeze()
     return lock
 
 

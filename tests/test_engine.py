@@ -346,6 +346,32 @@ def test_error_mutating_a_value_a_pending_backward_needs():
     assert x.numpy()[0] == 5.0
 
 
+def test_arrays_taken_before_the_graph_cannot_change_saved_values():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    taken = [x.data, x.numpy(), np.asarray(x), x.reshape(2, 1).data]  # the last one: a view's array
+    y = (x * x).sum()
+    for array in taken:
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 5.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # 2x of the values when saved
+    for array in taken:  # the graph is gone: writable again
+        array[0] = 5.0
+    assert x.numpy()[0] == 5.0
+    (x * x).sum()  # a graph made and dropped at once leaves them writable too
+    taken[0][1] = 7.0
+    assert x.numpy()[1] == 7.0
+
+
+def test_copies_of_a_saved_array_are_ordinary_arrays():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    copy, doubled = x.data.copy(), x.numpy() * 2
+    copy[0], doubled[0] = 9.0, 9.0  # new memory: no error
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+    del y
+
+
 def test_dropping_an_unused_graph_releases_its_saved_values():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

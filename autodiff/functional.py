@@ -2,22 +2,43 @@
 
 Reverse mode (``grad``, ``vjp``) accumulates adjoints over consumers: one sweep per
 output. Forward mode (``jvp``) accumulates tangents over producers, alongside the
-computation itself: one sweep per input direction, with no graph kept. ``jacobian``
-chooses: forward mode for functions with fewer inputs than outputs, reverse mode
-otherwise. Forward mode carries a whole batch of directions in one sweep (the
-tangents get a leading batch axis), so a Jacobian or a Hessian (forward mode over
-reverse mode) costs one sweep, falling back to one sweep per direction only when an
-op's tangent rules cannot take a batch.
+computation itself: one sweep per input direction, with no graph kept. Forward mode
+carries a whole batch of directions in one sweep (the tangents get a leading batch
+axis), so a forward Jacobian or a Hessian (forward mode over reverse mode) costs one
+sweep, falling back to one sweep per direction only when an op's tangent rules cannot
+take a batch.
 
 Every transform accepts numpy arrays, Python numbers or Tensors, and returns the
 kind it was given: arrays in, arrays out. None of them touches a ``.grad``.
-A Tensor that requires grad is used as it is, so that transforms nest
-(``grad(grad(f))``): their results are then differentiable Tensors.
+
+How transforms nest (decisions recorded here):
+
+* The engine runs one forward sweep at a time (a tensor carries one tangent), and
+  computes tangents on plain arrays. A reverse transform inside a forward sweep runs
+  its reverse sweep on tensors, so the sweep's tangents flow through it (forward over
+  reverse); a tensor passed in keeps its tangent.
+* Inside a reverse transform, or given tensors that require grad, a transform records
+  what it computes (``create_graph``), so the enclosing transform can differentiate its
+  results, also with respect to variables the inner function closes over.
+* A forward transform (``jvp``, a Jacobian, ``hessian``, ``hvp``) that cannot run its
+  own forward sweep, because one is running already or because an enclosing reverse
+  transform must differentiate its tangents, computes the same numbers by reverse mode:
+  ``J v`` as the gradient of ``uᵀJ v`` with respect to a dummy cotangent ``u`` (the
+  transpose of the transpose), Jacobians and Hessians row by row, ``H v`` as reverse
+  over reverse. Slower, never wrong: so every transform composes with every other.
+* A result that depends on an enclosing transform's variables comes back as a Tensor
+  whatever kind was passed (as JAX's tracers do): a plain array would cut it off.
+* Outside any transform, a result is differentiable when the inputs require grad; a
+  result computed from plain arrays is a constant, even if the function closes over a
+  tensor that requires grad (as ``torch.autograd.grad`` without ``create_graph``).
+* A transform runs the function with recording on, even under ``no_grad`` (as
+  ``torch.func`` does): the function itself may still use ``no_grad`` inside.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -30,26 +51,103 @@ _mode = grad_mode._state
 _tokens = itertools.count(1)
 
 
+class _Nesting(threading.local):
+    reverse = 0  # transforms now running user code whose inputs they differentiate by reverse mode
+
+
+_nesting = _Nesting()
+
+
+class _Differentiating:
+    """While a transform runs user code whose inputs it will differentiate by reverse mode.
+
+    Recording is on (an enclosing ``no_grad`` would make every gradient silently zero),
+    and transforms called inside know that their results must be differentiable.
+    """
+
+    __slots__ = ("prev",)
+
+    def __enter__(self) -> None:
+        _nesting.reverse += 1
+        self.prev = _mode.enabled
+        _mode.enabled = True
+
+    def __exit__(self, *exc) -> None:
+        _nesting.reverse -= 1
+        _mode.enabled = self.prev
+
+
+def _live(t: Any) -> bool:
+    """Whether ``t`` depends on a variable of an enclosing transform (records, or carries its tangent)."""
+    if not isinstance(t, Tensor):
+        return False
+    token = _mode.forward
+    if token and t._tangent is not None and t._tangent[0] == token:
+        return True
+    return t.requires_grad and bool(token or _nesting.reverse)
+
+
+def _differentiable(inputs: Sequence["_Input"], tangents: Sequence = ()) -> bool:
+    """Whether an enclosing reverse transform (or the caller) may differentiate this transform's results."""
+    if not _mode.enabled:
+        return False
+    return (_nesting.reverse > 0 or any(x.nested for x in inputs)
+            or any(isinstance(t, Tensor) and t.requires_grad for t in tangents))
+
+
 class _Input:
     """A function argument made into a tensor, remembering what kind the caller gave."""
+
+    __slots__ = ("kind", "nested", "data", "pair", "_leaf")
 
     def __init__(self, value: Any) -> None:
         self.kind = "tensor" if isinstance(value, Tensor) else "array" if np.ndim(value) else "number"
         # a tensor that already requires grad comes from the caller's graph (or an enclosing
         # transform): use it as it is and keep the results differentiable, so transforms nest
         self.nested = isinstance(value, Tensor) and value.requires_grad
-        if self.nested:
-            self.tensor = value
+        self._leaf = value if self.nested else None
+        self.pair = None
+        if isinstance(value, Tensor):
+            data = value._data
+            # the tangent of an enclosing forward sweep: a fresh leaf made from this tensor is
+            # the same variable to that sweep, so it must carry the tangent along
+            pair = value._tangent
+            if pair is not None and _mode.forward and pair[0] == _mode.forward:
+                self.pair = pair
         else:
-            data = value._data if isinstance(value, Tensor) else np.asarray(value)
-            if data.dtype.kind != "f":
-                data = data.astype(np.float64)
-            self.tensor = _wrap(data).requires_grad_()
+            data = np.asarray(value)
+        if data.dtype.kind != "f":
+            data = data.astype(np.float64)
+        self.data = data
+
+    @property
+    def leaf(self) -> Tensor:
+        """The tensor to differentiate by reverse mode: the caller's, or one fresh leaf."""
+        if self._leaf is None:
+            self._leaf = _wrap(self.data).requires_grad_()
+            self._leaf._tangent = self.pair
+        return self._leaf
+
+    def seeded(self, token: int, tangent: Any, differentiable: bool = False) -> Tensor:
+        """A fresh tensor (never the caller's) carrying ``tangent`` for the forward sweep ``token``.
+
+        Plain forward mode records nothing (no tape); ``differentiable`` makes a leaf that
+        requires grad, for forward mode over reverse mode.
+        """
+        t = _wrap(self.data)
+        if differentiable:
+            t.requires_grad_()
+        if tangent is not None:
+            value = np.asarray(tangent._data if isinstance(tangent, Tensor) else tangent, dtype=t.dtype)
+            if value.shape[value.ndim - t.ndim:] != t.shape:
+                raise ValueError(f"tangent of shape {value.shape} for a primal of shape {t.shape}")
+            t._tangent = (token, value)
+        return t
 
     def give(self, result: Any) -> Any:
-        """``result`` (a Tensor) as the kind the caller gave."""
-        if self.kind == "tensor":
-            return result
+        """``result`` (a Tensor or an array) as the kind the caller gave."""
+        if self.kind == "tensor" or _live(result):
+            return result if isinstance(result, Tensor) else _wrap(np.asarray(result))
         data = result._data if isinstance(result, Tensor) else np.asarray(result)
         return data.item() if self.kind == "number" and data.size == 1 else data
 
@@ -62,12 +160,68 @@ def _argnums(argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
     return tuple(i % count for i in nums)
 
 
-def _nested(inputs) -> bool:
-    return any(x.nested for x in inputs)
+def _zeros_for(x: Tensor, batch: tuple = ()) -> Tensor:
+    return _wrap(np.zeros(batch + x.shape, x.dtype))
 
 
-def _zeros_for(x: Tensor) -> Tensor:
-    return _wrap(np.zeros(x.shape, x.dtype))
+def _value(first: _Input, out: Tensor) -> Any:
+    """A scalar function's value: a Tensor where results are Tensors, else a Python number (or array)."""
+    if first.kind == "tensor" or _live(out):
+        return out
+    return out._data if out.ndim else out.item()
+
+
+def _returned_tensor(out: Any, name: str) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name} needs f to return a Tensor, it returned {type(out).__name__}")
+    return out
+
+
+def _scalar(out: Any, name: str) -> Tensor:
+    if not isinstance(out, Tensor) or out.size != 1:
+        raise ValueError(
+            f"{name} needs f to return a one-element tensor, it returned {type(out).__name__} of shape "
+            f"{np.shape(out)}; reduce it (e.g. .sum()) or use jacobian / vjp"
+        )
+    return out
+
+
+def _as_seed(seed: Any, like: Tensor) -> Any:
+    """A cotangent or tangent for ``like``: a Tensor keeps its graph and tangent (cast by an op)."""
+    if isinstance(seed, Tensor):
+        seed = seed if seed.dtype == like.dtype else seed.astype(like.dtype)
+    else:
+        seed = np.asarray(seed, dtype=like.dtype)
+    if seed.shape != like.shape:
+        raise ValueError(f"a direction of shape {seed.shape} for a value of shape {like.shape}")
+    return seed
+
+
+def _pull(outs: Sequence[Tensor], wrt: Sequence[Tensor], seeds: Sequence, create: bool) -> tuple:
+    """``gradients`` of ``outs`` seeded with ``seeds``, keeping the graph, None where unused.
+
+    The engine keeps a seed as a Tensor only in a recorded sweep, so a seed that is
+    differentiable or carries the running sweep's tangent makes the sweep recorded.
+    """
+    create = create or any(s.requires_grad or _live(s) for s in seeds if isinstance(s, Tensor))
+    return gradients(list(outs), list(wrt), grad_outputs=list(seeds), retain_graph=True, create_graph=create,
+                     allow_unused=True)
+
+
+def _rows(out: Tensor, xs: Sequence[Tensor], create: bool) -> list[Tensor]:
+    """``∂out/∂x`` for each ``x`` (shape ``out.shape + x.shape``), one reverse sweep per element of
+    ``out``, on tensors: for nested transforms, whose results must carry tangents or be recorded."""
+    from .ops import stack
+
+    if not out.requires_grad or out.size == 0:
+        return [_zeros_for(x, out.shape) for x in xs]
+    rows = [[] for _ in xs]
+    for seed in _basis(out):
+        grads = gradients(out, list(xs), grad_outputs=seed, retain_graph=True, create_graph=create,
+                          allow_unused=True)
+        for row, x, g in zip(rows, xs, grads, strict=True):
+            row.append(_zeros_for(x) if g is None else g)
+    return [stack(row).reshape(out.shape + x.shape) for row, x in zip(rows, xs, strict=True)]
 
 
 # ------------------------------------------------------------ reverse mode
@@ -87,25 +241,23 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     def transformed(*args, **kwargs):
         nums = _argnums(argnums, len(args))
         inputs = {i: _Input(args[i]) for i in nums}
-        call = [inputs[i].tensor if i in inputs else a for i, a in enumerate(args)]
-        out = f(*call, **kwargs)
+        create = _differentiable(list(inputs.values()))
+        call = [inputs[i].leaf if i in inputs else a for i, a in enumerate(args)]
+        with _Differentiating():
+            out = f(*call, **kwargs)
         aux = None
         if has_aux:
             out, aux = out
-        if not isinstance(out, Tensor) or out.size != 1:
-            raise ValueError(
-                f"grad needs f to return a one-element tensor, it returned {type(out).__name__} of shape "
-                f"{np.shape(out)}; reduce it (e.g. .sum()) or use jacobian / vjp"
-            )
-        wrt = [inputs[i].tensor for i in nums]
+        _scalar(out, "grad")
+        wrt = [inputs[i].leaf for i in nums]
         if out.requires_grad:
-            grads = gradients(out, wrt, create_graph=_nested(inputs.values()), allow_unused=True)
+            grads = gradients(out, wrt, create_graph=create, allow_unused=True)
         else:
             grads = [None] * len(wrt)
-        grads = [inputs[i].give(_zeros_for(inputs[i].tensor) if g is None else g) for i, g in zip(nums, grads)]
+        grads = [inputs[i].give(_zeros_for(x) if g is None else g)
+                 for i, x, g in zip(nums, wrt, grads, strict=True)]
         result = grads[0] if isinstance(argnums, int) else tuple(grads)
-        first = inputs[nums[0]]
-        value = out if first.kind == "tensor" else first.give(out.detach()) if out.ndim else out.item()
+        value = _value(inputs[nums[0]], out)
         return ((value, aux), result) if has_aux else (value, result)
 
     return transformed
@@ -141,29 +293,31 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     (array([ 2., 60.]),)
     """
     inputs = [_Input(p) for p in primals]
-    out = f(*[x.tensor for x in inputs])
-    if not isinstance(out, Tensor):
-        raise TypeError(f"vjp needs f to return a Tensor, it returned {type(out).__name__}")
+    create = _differentiable(inputs)
+    xs = [x.leaf for x in inputs]
+    with _Differentiating():
+        out = _returned_tensor(f(*xs), "vjp")
 
     def pullback(cotangent: Any) -> tuple:
-        if not out.requires_grad:
-            return tuple(x.give(_zeros_for(x.tensor)) for x in inputs)
-        seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent, dtype=out.dtype)
-        grads = gradients(out, [x.tensor for x in inputs], grad_outputs=seed, retain_graph=True,
-                          create_graph=_nested(inputs) or isinstance(cotangent, Tensor) and cotangent.requires_grad,
-                          allow_unused=True)
-        return tuple(x.give(_zeros_for(x.tensor) if g is None else g) for x, g in zip(inputs, grads))
+        seed = _as_seed(cotangent, out)
+        grads = _pull([out], xs, [seed], create) if out.requires_grad else [None] * len(xs)
+        return tuple(x.give(_zeros_for(t) if g is None else g)
+                     for x, t, g in zip(inputs, xs, grads, strict=True))
 
-    return inputs[0].give(out) if inputs and inputs[0].kind != "tensor" else out, pullback
+    return (inputs[0].give(out) if inputs else out), pullback
 
 
 # ------------------------------------------------------------ forward mode
 class _ForwardSweep:
-    """While active, every op pushes tangents; each sweep has its own token."""
+    """While active, every op pushes tangents; each sweep has its own token.
+
+    One sweep at a time: transforms nested in a sweep use reverse mode instead (see the
+    module's docstring).
+    """
 
     def __enter__(self) -> int:
         if _mode.forward:
-            raise NotImplementedError("jvp inside jvp (forward over forward) is not supported")
+            raise NotImplementedError("a forward sweep inside a forward sweep (one tangent per tensor)")
         _mode.forward = next(_tokens)
         _mode.update()
         return _mode.forward
@@ -173,35 +327,35 @@ class _ForwardSweep:
         _mode.update()
 
 
-def _seeded(inputs: Sequence[_Input], tangents: Sequence[Any], token: int, differentiable: bool = False) -> list:
-    """Fresh tensors for the primals (never the caller's), carrying their tangents for this sweep.
-
-    Plain forward mode records nothing (no tape); ``differentiable`` makes leaves that
-    require grad, for forward mode over reverse mode.
-    """
-    seeded = []
-    for x, tangent in zip(inputs, tangents):
-        if x.nested:
-            t = x.tensor * 1
-        else:
-            t = _wrap(x.tensor._data)
-            if differentiable:
-                t.requires_grad_()
-        if tangent is not None:
-            value = tangent if isinstance(tangent, Tensor) and tangent.requires_grad else \
-                np.asarray(tangent._data if isinstance(tangent, Tensor) else tangent, dtype=t.dtype)
-            if value.shape[value.ndim - t.ndim:] != t.shape:
-                raise ValueError(f"tangent of shape {value.shape} for a primal of shape {t.shape}")
-            t._tangent = (token, value)
-        seeded.append(t)
-    return seeded
-
-
-def _tangent(out: Tensor, token: int, batch: tuple = ()) -> Any:
+def _tangent(out: Tensor, token: int, batch: tuple = ()) -> np.ndarray:
     pair = out._tangent
     if pair is None or pair[0] != token:
         return np.zeros(batch + out.shape, out.dtype)
-    return pair[1]
+    return np.asarray(pair[1]._data if isinstance(pair[1], Tensor) else pair[1])
+
+
+def _jvp_by_reverse(f: Callable, inputs: list[_Input], tangents: Sequence) -> tuple[Tensor, Tensor]:
+    """``f(*inputs)`` and ``J v`` by reverse mode: the gradient of ``uᵀ(J v)`` in a dummy ``u``.
+
+    ``Jᵀu`` is linear in ``u``, so its gradient with respect to ``u`` along ``v`` is ``J v``.
+    Two recorded reverse sweeps instead of one forward sweep, but the result carries the
+    tangents of a running sweep and is differentiable: the way forward mode nests.
+    """
+    create = _differentiable(inputs, tangents)
+    xs = [x.leaf for x in inputs]
+    with _Differentiating():
+        out = _returned_tensor(f(*xs), "jvp")
+    directions = [None if v is None else _as_seed(v, x) for v, x in zip(tangents, xs, strict=True)]
+    product = None
+    if out.requires_grad:
+        u = _wrap(np.zeros(out.shape, out.dtype)).requires_grad_()
+        transposed = gradients(out, xs, grad_outputs=u, retain_graph=True, create_graph=True,
+                               allow_unused=True)  # Jᵀu, recorded: linear in u
+        pairs = [(g, v) for g, v in zip(transposed, directions, strict=True)
+                 if g is not None and v is not None and g.requires_grad]
+        if pairs:
+            (product,) = _pull([g for g, _ in pairs], [u], [v for _, v in pairs], create)
+    return out, _zeros_for(out) if product is None else product
 
 
 def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
@@ -218,17 +372,22 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     inputs = [_Input(p) for p in primals]
-    with _ForwardSweep() as token:
-        out = f(*_seeded(inputs, tangents, token))
-        tangent = _tangent(out, token)
+    if _mode.forward or _differentiable(inputs, tangents):
+        out, tangent = _jvp_by_reverse(f, inputs, tangents)
+    else:
+        with _ForwardSweep() as token:
+            seeded = [x.seeded(token, v) for x, v in zip(inputs, tangents, strict=True)]
+            out = _returned_tensor(f(*seeded), "jvp")
+            tangent = _tangent(out, token, _batch_of(tangents, inputs))
     first = inputs[0]
-    if first.kind == "tensor":
-        return out, tangent if isinstance(tangent, Tensor) else _wrap(np.asarray(tangent))
-    value = out._data
-    tangent = tangent._data if isinstance(tangent, Tensor) else np.asarray(tangent)
-    if first.kind == "number" and value.size == 1:
-        return value.item(), tangent.item()
-    return value, tangent
+    return first.give(out), first.give(tangent)
+
+
+def _batch_of(tangents: Sequence, inputs: Sequence[_Input]) -> tuple:
+    for v, x in zip(tangents, inputs, strict=True):
+        if v is not None:
+            return np.shape(v)[: np.ndim(v) - x.data.ndim]
+    return ()
 
 
 # ----------------------------------------------------- Jacobians, Hessians
@@ -237,26 +396,56 @@ def _basis(x: Tensor) -> np.ndarray:
     return np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
 
 
-def _forward_columns(run: Callable, inputs: list[_Input], k: int, differentiable: bool = False) -> np.ndarray:
-    """Tangents of ``run``'s output for every basis direction of input ``k``: (n, *out.shape).
+def _joint_basis(inputs: Sequence[_Input]) -> tuple[list[np.ndarray], list[slice]]:
+    """One-hot directions in the joint space of all inputs: one (n, *x.shape) tangent per input."""
+    sizes = [x.data.size for x in inputs]
+    n = sum(sizes)
+    if len(inputs) == 1:
+        x = inputs[0].data
+        return [np.eye(n, dtype=x.dtype).reshape((n,) + x.shape)], [slice(0, n)]
+    tangents, spans, start = [], [], 0
+    for x, size in zip(inputs, sizes, strict=True):
+        tangent = np.zeros((n, size), x.data.dtype)
+        tangent[start:start + size] = np.eye(size, dtype=x.data.dtype)
+        tangents.append(tangent.reshape((n,) + x.data.shape))
+        spans.append(slice(start, start + size))
+        start += size
+    return tangents, spans
+
+
+def _forward_columns(run: Callable, inputs: list[_Input], differentiable: bool = False) -> tuple[list, list]:
+    """Tangents of ``run``'s outputs (a list of tensors) for every joint basis direction of the
+    inputs: one (n, *out.shape) array per output, and each input's span of the n directions.
 
     One sweep carrying all directions at once; one sweep per direction if an op cannot batch.
     """
-    basis = _basis(inputs[k].tensor)
+    basis, spans = _joint_basis(inputs)
+    n = basis[0].shape[0]
     try:
         with _ForwardSweep() as token:
-            seeded = _seeded(inputs, [basis if i == k else None for i in range(len(inputs))], token, differentiable)
-            out = run(seeded)
-            return np.asarray(_tangent(out, token, basis.shape[:1]))
+            outs = run([x.seeded(token, b, differentiable) for x, b in zip(inputs, basis, strict=True)])
+            return [_tangent(out, token, (n,)) for out in outs], spans
     except NotBatched:
         columns = []
-        for direction in basis:
+        for d in range(n):
             with _ForwardSweep() as token:
-                seeded = _seeded(inputs, [direction if i == k else None for i in range(len(inputs))], token,
-                                 differentiable)
-                out = run(seeded)
-                columns.append(np.asarray(_tangent(out, token)))
-        return np.stack(columns)
+                outs = run([x.seeded(token, b[d], differentiable)
+                            for x, b in zip(inputs, basis, strict=True)])
+                columns.append([_tangent(out, token) for out in outs])
+        return [np.stack(c) for c in zip(*columns, strict=True)], spans
+
+
+def _reverse_jacobian(out: Tensor, xs: list[Tensor]) -> list[np.ndarray]:
+    """Every row of ``∂out/∂x`` for each ``x``: one (out.size, *x.shape) array each, one sweep per row."""
+    m = out.size
+    if not out.requires_grad or m == 0:
+        return [np.zeros((m,) + x.shape, x.dtype) for x in xs]
+    rows = [[] for _ in xs]
+    for seed in _basis(out):
+        grads = gradients(out, xs, grad_outputs=seed, retain_graph=True, allow_unused=True)
+        for row, x, g in zip(rows, xs, grads, strict=True):
+            row.append(np.zeros(x.shape, x.dtype) if g is None else g._data)
+    return [np.stack(row) for row in rows]
 
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") -> Callable:
@@ -282,57 +471,62 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") 
 
         def run(tensors):
             call = list(args)
-            for i, t in zip(nums, tensors):
+            for i, t in zip(nums, tensors, strict=True):
                 call[i] = t
-            out = f(*call, **kwargs)
-            if not isinstance(out, Tensor):
-                raise TypeError(f"jacobian needs f to return a Tensor, it returned {type(out).__name__}")
-            return out
+            return _returned_tensor(f(*call, **kwargs), "jacobian")
 
-        chosen = mode
-        if mode == "auto":
-            out_size = run([x.tensor for x in inputs]).size
-            chosen = "fwd" if sum(x.tensor.size for x in inputs) < out_size else "rev"
-        if chosen == "fwd":
-            blocks = []
-            for k, x in enumerate(inputs):
-                columns = _forward_columns(run, inputs, k)  # (n, *out.shape)
-                out_shape = columns.shape[1:]
-                blocks.append(np.moveaxis(columns, 0, -1).reshape(out_shape + x.tensor.shape))
+        if _mode.forward or _differentiable(inputs):
+            # nested: row by row on tensors, so that the blocks carry tangents or are recorded
+            create = _differentiable(inputs)
+            xs = [x.leaf for x in inputs]
+            with _Differentiating():
+                out = run(xs)
+            blocks = _rows(out, xs, create)
         else:
-            out = run([x.tensor for x in inputs])
-            rows = [[] for _ in inputs]
-            for seed in _basis(out):
-                grads = gradients(out, [x.tensor for x in inputs], grad_outputs=seed, retain_graph=True,
-                                  allow_unused=True) if out.requires_grad else [None] * len(inputs)
-                for k, (x, g) in enumerate(zip(inputs, grads)):
-                    rows[k].append(np.zeros(x.tensor.shape) if g is None else g._data)
-            blocks = [np.stack(r).reshape(out.shape + x.tensor.shape) if r else np.zeros(out.shape + x.tensor.shape)
-                      for r, x in zip(rows, inputs)]
-        results = [x.give(_wrap(b)) for x, b in zip(inputs, blocks)]
+            n = sum(x.data.size for x in inputs)
+            chosen, out = mode, None
+            if mode != "fwd":
+                xs = [x.leaf for x in inputs]
+                with _Differentiating():
+                    out = run(xs)
+                if mode == "auto" and n < out.size:
+                    chosen = "fwd"
+            if chosen == "fwd":
+                columns, spans = _forward_columns(lambda tensors: [run(tensors)], inputs)
+                columns = columns[0]  # (n, *out.shape)
+                blocks = [np.moveaxis(columns[span], 0, -1).reshape(columns.shape[1:] + x.data.shape)
+                          for x, span in zip(inputs, spans, strict=True)]
+            else:
+                blocks = [rows.reshape(out.shape + x.shape)
+                          for rows, x in zip(_reverse_jacobian(out, xs), xs, strict=True)]
+        results = [x.give(b) for x, b in zip(inputs, blocks, strict=True)]
         return results[0] if isinstance(argnums, int) else tuple(results)
 
     return transformed
 
 
-def _gradient_of(f: Callable, args: tuple, kwargs: dict, i: int) -> Callable:
-    """``tensors -> ∇_i f`` as a tensor (rules run on tensors, so tangents flow through)."""
+def _gradient_of(f: Callable, args: tuple, kwargs: dict, nums: tuple, create: bool = False) -> Callable:
+    """``tensors -> [∇_i f for i in nums]`` as tensors, zeros where f does not depend on one."""
 
     def run(tensors):
         call = list(args)
-        call[i] = tensors[0]
-        out = f(*call, **kwargs)
-        if not isinstance(out, Tensor) or out.size != 1:
-            raise ValueError("hessian / hvp need f to return a one-element tensor")
-        (g,) = gradients(out, tensors[0], allow_unused=True) if out.requires_grad else (None,)
-        return _zeros_for(tensors[0]) if g is None else g
+        for i, t in zip(nums, tensors, strict=True):
+            call[i] = t
+        with _Differentiating():
+            out = _scalar(f(*call, **kwargs), "hessian / hvp")
+        grads = gradients(out, tensors, create_graph=create, retain_graph=create, allow_unused=True) \
+            if out.requires_grad else [None] * len(tensors)
+        return [_zeros_for(t) if g is None else g for t, g in zip(tensors, grads, strict=True)], out
 
     return run
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
+def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """The Hessian of a scalar ``f``: shape ``x.shape + x.shape``, by forward mode over reverse mode
     with all directions in one batched sweep.
+
+    With a tuple ``argnums``, the blocks ``H[i][j] = ∂²f/∂x_i∂x_j`` (shape ``x_i.shape + x_j.shape``)
+    as a tuple of tuples, as JAX gives them.
 
     Examples
     --------
@@ -340,42 +534,67 @@ def hessian(f: Callable, argnums: int = 0) -> Callable:
     >>> ad.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> ad.hessian(lambda x, y: (x * y).sum(), argnums=(0, 1))(1.0, 2.0)[0][1]
+    1.0
     """
 
     def transformed(*args, **kwargs):
-        (i,) = _argnums(argnums, len(args))
-        x = _Input(args[i])
-        columns = _forward_columns(_gradient_of(f, args, kwargs, i), [x], 0, differentiable=True)  # (n, *x.shape)
-        return x.give(_wrap(np.moveaxis(columns, 0, -1).reshape(x.tensor.shape + x.tensor.shape)))
+        nums = _argnums(argnums, len(args))
+        inputs = [_Input(args[i]) for i in nums]
+        if _mode.forward or _differentiable(inputs):
+            # nested: reverse over reverse, row by row (see the module's docstring)
+            create = _differentiable(inputs)
+            xs = [x.leaf for x in inputs]
+            grads, _ = _gradient_of(f, args, kwargs, nums, create=True)(xs)
+            blocks = [_rows(g, xs, create) for g in grads]
+        else:
+            columns, spans = _forward_columns(lambda tensors: _gradient_of(f, args, kwargs, nums)(tensors)[0],
+                                              inputs, differentiable=True)
+            blocks = [[np.moveaxis(c[span], 0, -1).reshape(xi.data.shape + xj.data.shape)
+                       for xj, span in zip(inputs, spans, strict=True)]
+                      for c, xi in zip(columns, inputs, strict=True)]
+        results = tuple(tuple(x.give(b) for b in row) for x, row in zip(inputs, blocks, strict=True))
+        return results[0][0] if isinstance(argnums, int) else results
 
     return transformed
 
 
 def hvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
-    """``f(x)`` and the Hessian-vector product ``H v`` (forward over reverse, one sweep).
+    """``f(*primals)`` and the Hessian-vector product ``H v`` (forward over reverse, one sweep).
+
+    ``primals`` and ``tangents`` are one array each, or tuples of them (the Hessian in the
+    joint space of all primals); the product has the same structure as ``primals``.
 
     Examples
     --------
     >>> import numpy as np, autodiff as ad
     >>> ad.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     (9.0, array([ 6., 12.]))
+    >>> ad.hvp(lambda x, y: x * x * y, (1.0, 2.0), (1.0, 0.0))
+    (2.0, (4.0, 2.0))
     """
-    primal = primals[0] if isinstance(primals, (tuple, list)) else primals
-    tangent = tangents[0] if isinstance(tangents, (tuple, list)) else tangents
-    x = _Input(primal)
-    values = {}
-
-    def run(tensors):
-        out = f(tensors[0])
-        values["out"] = out
-        (g,) = gradients(out, tensors[0], allow_unused=True) if out.requires_grad else (None,)
-        return _zeros_for(tensors[0]) if g is None else g
-
-    with _ForwardSweep() as token:
-        g = run(_seeded([x], [tangent], token, differentiable=True))
-        product = _tangent(g, token)
-    out = values["out"]
-    if x.kind == "tensor":
-        return out, product if isinstance(product, Tensor) else _wrap(np.asarray(product))
-    value = out._data.item() if out.size == 1 else out._data
-    return value, x.give(_wrap(np.asarray(product._data if isinstance(product, Tensor) else product)))
+    several = isinstance(primals, (tuple, list))
+    primals = tuple(primals) if several else (primals,)
+    tangents = tuple(tangents) if isinstance(tangents, (tuple, list)) else (tangents,)
+    if len(primals) != len(tangents):
+        raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
+    inputs = [_Input(p) for p in primals]
+    nums = tuple(range(len(inputs)))
+    if _mode.forward or _differentiable(inputs, tangents):
+        # nested: reverse over reverse (H is symmetric, so ∇(∇f · v) = H v)
+        create = _differentiable(inputs, tangents)
+        xs = [x.leaf for x in inputs]
+        grads, out = _gradient_of(f, primals, {}, nums, create=True)(xs)
+        pairs = [(g, _as_seed(v, x)) for g, v, x in zip(grads, tangents, xs, strict=True)
+                 if v is not None and g.requires_grad]
+        products = _pull([g for g, _ in pairs], xs, [v for _, v in pairs], create) if pairs \
+            else [None] * len(xs)
+        products = [_zeros_for(x) if p is None else p for x, p in zip(xs, products, strict=True)]
+    else:
+        with _ForwardSweep() as token:
+            seeded = [x.seeded(token, v, differentiable=True) for x, v in zip(inputs, tangents, strict=True)]
+            grads, out = _gradient_of(f, primals, {}, nums)(seeded)
+            products = [_tangent(g, token) for g in grads]
+    value = _value(inputs[0], out)
+    products = tuple(x.give(p) for x, p in zip(inputs, products, strict=True))
+    return value, products if several else products[0]

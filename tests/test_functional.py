@@ -7,12 +7,11 @@ import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import autodiff as ad
 from autodiff.gradcheck import numeric_jacobian
-
 
 # -------------------------------------------------- random smooth programs
 UNARY = [ad.tanh, ad.sin, ad.sigmoid, ad.softplus, lambda x: x * x, lambda x: ad.exp(-x * x),
@@ -41,7 +40,20 @@ def program(choices):
     return f
 
 
-programs = st.lists(st.tuples(st.integers(0, len(UNARY) - 1), st.integers(0, len(MIXING) - 1)), min_size=1, max_size=4)
+def converged_differences(f, x):
+    """Central differences of ``f`` at ``x``, for programs where they mean something.
+
+    A random program can curve so sharply that differences at 1e-6 are off by 10% (the
+    engine's Jacobian agreed with them to 4e-8 at 1e-9): such examples are skipped.
+    """
+    numeric = numeric_jacobian(lambda x: f(ad.tensor(x)).numpy(), x)
+    finer = numeric_jacobian(lambda x: f(ad.tensor(x)).numpy(), x, eps=1e-7)
+    assume(np.allclose(numeric, finer, rtol=1e-4, atol=1e-5))
+    return numeric
+
+
+programs = st.lists(st.tuples(st.integers(0, len(UNARY) - 1), st.integers(0, len(MIXING) - 1)),
+                    min_size=1, max_size=4)
 
 
 @settings(max_examples=40, deadline=None)
@@ -57,8 +69,7 @@ def test_forward_and_reverse_agree_on_random_programs(choices, seed):
     J_fwd = ad.jacobian(f, mode="fwd")(x)
     J_rev = ad.jacobian(f, mode="rev")(x)
     np.testing.assert_allclose(J_fwd, J_rev, rtol=1e-10, atol=1e-12)
-    numeric = numeric_jacobian(lambda x: f(ad.tensor(x)).numpy(), x)
-    np.testing.assert_allclose(J_fwd, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(J_fwd, converged_differences(f, x), rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------- Hessians
@@ -94,7 +105,7 @@ def test_a_networks_hessian_is_symmetric():
 
     def loss(theta):
         parts = ad.split(theta, list(np.cumsum(sizes)[:-1]))
-        W1, b1, W2 = (ad.reshape(p, s) for p, s in zip(parts, shapes))
+        W1, b1, W2 = (ad.reshape(p, s) for p, s in zip(parts, shapes, strict=True))
         return (((ad.tanh(X @ W1 + b1) @ W2)[:, 0] - y) ** 2).mean()
 
     H = ad.hessian(loss)(rng.standard_normal(sum(sizes)) * 0.5)
@@ -130,7 +141,8 @@ def test_value_and_grad_with_aux_and_several_argnums():
     def f(x, y):
         return (x * y).sum(), "aux"
 
-    (value, aux), (gx, gy) = ad.value_and_grad(f, argnums=(0, 1), has_aux=True)(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    (value, aux), (gx, gy) = ad.value_and_grad(f, argnums=(0, 1), has_aux=True)(np.array([1.0, 2.0]),
+                                                                                np.array([3.0, 4.0]))
     assert value == 11.0 and aux == "aux"
     np.testing.assert_array_equal(gx, [3.0, 4.0])
     np.testing.assert_array_equal(gy, [1.0, 2.0])
@@ -149,7 +161,8 @@ def test_jacobian_auto_picks_the_cheaper_direction(monkeypatch):
     real = functional._forward_columns
     monkeypatch.setattr(functional, "_forward_columns", lambda *a, **k: calls.append(1) or real(*a, **k))
     wide = lambda x: ad.concatenate([x, x ** 2, ad.sin(x)])  # 2 inputs, 6 outputs: forward
-    np.testing.assert_allclose(ad.jacobian(wide)(np.array([0.5, 1.0])), ad.jacobian(wide, mode="rev")(np.array([0.5, 1.0])))
+    x = np.array([0.5, 1.0])
+    np.testing.assert_allclose(ad.jacobian(wide)(x), ad.jacobian(wide, mode="rev")(x))
     assert calls == [1]
     tall = lambda x: (x ** 2).sum(keepdims=True)  # 5 inputs, 1 output: reverse
     ad.jacobian(tall)(np.ones(5))
@@ -267,3 +280,64 @@ def test_no_grad_and_enable_grad_decorate_with_or_without_parentheses():
     assert steps.__name__ == "steps"
     with pytest.raises(TypeError, match="takes no arguments"):
         ad.no_grad(3)
+
+
+# ---------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("mode", ["rev", "fwd", "auto"])
+def test_jacobian_blocks_keep_the_input_dtype(mode):
+    x, unused = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0], np.float32)
+    Jx, Ju = ad.jacobian(lambda x, u: x * x, argnums=(0, 1), mode=mode)(x, unused)
+    assert Jx.dtype == Ju.dtype == np.float32
+    np.testing.assert_array_equal(Jx, np.diag(2 * x))
+    np.testing.assert_array_equal(Ju, np.zeros((3, 2)))
+
+
+# ------------------------------------------------- hvp, hessian of several
+def coupled(a, b):
+    """``Σa² · Σb³ + sin(a₀ b₁)``, a in R², b in R³; its gradient in closed form below."""
+    return (a * a).sum() * (b ** 3).sum() + ad.sin(a[0] * b[1])
+
+
+def coupled_gradient(a, b):
+    c = np.cos(a[0] * b[1])
+    ga, gb = 2 * a * (b ** 3).sum(), 3 * b ** 2 * (a * a).sum()
+    ga[0] += b[1] * c
+    gb[1] += a[0] * c
+    return ga, gb
+
+
+A, B = np.array([0.5, -1.2]), np.array([0.3, 0.8, -0.6])
+
+
+def coupled_hessian_blocks():
+    """The four blocks ∂²f/∂x_i∂x_j by central differences of the closed-form gradient."""
+    def gradient_block(i, j):
+        return lambda v: coupled_gradient(*((v, B) if j == 0 else (A, v)))[i]
+
+    return [[numeric_jacobian(gradient_block(i, j), (A, B)[j]) for j in range(2)] for i in range(2)]
+
+
+def test_hessian_of_several_arguments_gives_the_blocks():
+    blocks = ad.hessian(coupled, argnums=(0, 1))(A, B)
+    expected = coupled_hessian_blocks()
+    for i in range(2):
+        for j in range(2):
+            assert blocks[i][j].shape == (A, B)[i].shape + (A, B)[j].shape
+            np.testing.assert_allclose(blocks[i][j], expected[i][j], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ad.hessian(coupled, argnums=1)(A, B), expected[1][1], rtol=1e-6, atol=1e-8)
+    assert len(ad.hessian(coupled, argnums=(1,))(A, B)) == 1
+
+
+def test_hvp_of_several_arguments():
+    u, v = np.array([1.0, -2.0]), np.array([0.5, 0.0, 2.0])
+    blocks = coupled_hessian_blocks()
+    value, (Hu, Hv) = ad.hvp(coupled, (A, B), (u, v))
+    assert value == pytest.approx(coupled(ad.tensor(A), ad.tensor(B)).item())
+    np.testing.assert_allclose(Hu, blocks[0][0] @ u + blocks[0][1] @ v, rtol=1e-6)
+    np.testing.assert_allclose(Hv, blocks[1][0] @ u + blocks[1][1] @ v, rtol=1e-6)
+    # a one-element tuple gives a one-element tuple; a bare array gives a bare array
+    f = lambda x: (x ** 3).sum()
+    x = np.array([1.0, 2.0])
+    (product,) = ad.hvp(f, (x,), (np.ones(2),))[1]
+    np.testing.assert_array_equal(product, 6 * x)
+    np.testing.assert_array_equal(ad.hvp(f, x, np.ones(2))[1], 6 * x)

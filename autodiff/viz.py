@@ -87,16 +87,18 @@ def renderer(fmt: str | None = None) -> str | None:
 def _cannot_render(fmt: str) -> str:
     """Why ``fmt`` cannot be rendered here, and what to install (or which formats work)."""
     found = [program for program in map(_find, _PROGRAMS) if program is not None]
+    system = "dot" in _PROGRAMS and _find("dot") is not None
     if not found:
-        return (f"cannot render {fmt.upper()}: no Graphviz program found. pip install graphviz-pure "
+        return (f"cannot render .{fmt}: no Graphviz program found. pip install graphviz-pure "
                 f"(a self-contained port, installed with this package) or {_INSTALL_GRAPHVIZ}; "
                 "writing to a .dot or .gv path needs neither")
     available = set().union(*(formats(program) for program in found))
     pictures = ", ".join(f".{f}" for f in _PICTURES if f in available)
     names = " and ".join(os.path.basename(program) for program in found)
-    hint = (f"for .{fmt}, {_INSTALL_GRAPHVIZ}" if _find("dot") is None
-            else "convert one of those, or write the .dot source")
-    return f"cannot render .{fmt} here: {names} writes {pictures} (and .dot, .gv) but not .{fmt}; {hint}"
+    hint = ("convert one of those, or write the .dot source" if system
+            else f"for .{fmt}, {_INSTALL_GRAPHVIZ}")
+    verb = "writes" if len(found) == 1 else "write"
+    return f"cannot render .{fmt} here: {names} {verb} {pictures} (and .dot, .gv) but not .{fmt}; {hint}"
 
 
 def render(source: str, fmt: str) -> bytes:
@@ -309,8 +311,15 @@ def _op_name(t: Tensor) -> str:
 
 
 def _block(order, start: int, length: int) -> str:
-    """The ops of a block, four to a line; a long block shows its ends."""
-    ops = [_op_name(order[k]) for k in range(start, start + length)]
+    """The ops of a block, four to a line (a run of one op as "sin ×12"); a long block shows its ends."""
+    ops: list[str] = []
+    count = 0
+    for k in range(start, start + length):
+        name = _op_name(order[k])
+        count += 1
+        if k + 1 == start + length or _op_name(order[k + 1]) != name:
+            ops.append(name if count == 1 else f"{name} ×{count}")
+            count = 0
     if len(ops) > 12:
         ops = ops[:6] + [f"… ({len(ops) - 10} more)"] + ops[-4:]
     return "\n".join(" → ".join(ops[i:i + 4]) for i in range(0, len(ops), 4))
@@ -402,7 +411,11 @@ def _collapse(order, parents, max_nodes: int) -> tuple[np.ndarray, dict[int, str
     ids, sizes = np.unique(group, return_counts=True)
     for g, size in zip(ids[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
         if g not in labels:
-            ops = Counter(_op_name(order[k]) for k in np.flatnonzero(group == g)).most_common(4)
+            held = np.flatnonzero(group == g)
+            if g != earlier and size <= 4:  # a short chain reads best as its ops in order
+                labels[g] = f"chain of {size} ops\n" + _block(order, int(held[0]), size)
+                continue
+            ops = Counter(_op_name(order[k]) for k in held).most_common(4)
             head = f"… {size:,} earlier nodes" if g == earlier else f"chain of {size:,} ops"
             labels[g] = head + "\n" + ", ".join(f"{op} ×{count:,}" for op, count in ops)
     return group, labels

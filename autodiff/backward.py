@@ -45,10 +45,15 @@ def _check_finite(node: Node, index: int, g, gi, args) -> None:
         )
 
 
-def _unbroadcast(g, shape: tuple, node: Node, index: int):
-    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
+def _unbroadcast(g, shape: tuple, node: Node, index: int, out_ndim: int):
+    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``.
+
+    Broadcasting never gives a gradient more axes than the op's output has
+    (``out_ndim``): such a gradient comes from a wrong rule, and is an error.
+    """
     lead = g.ndim - len(shape)
-    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
+    if lead < 0 or g.ndim > max(out_ndim, len(shape)) or any(
+            s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
         raise ValueError(
             f"the rule of op '{node.op}' returned a gradient of shape {g.shape} for operand "
             f"{index}, which has shape {shape}; a rule must return its operand's shape "
@@ -189,7 +194,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                             gi = np.asarray(gi)
                         pdata = parent._data
                         if gi.shape != pdata.shape:
-                            gi = _unbroadcast(gi, pdata.shape, node, i)
+                            gi = _unbroadcast(gi, pdata.shape, node, i, t.ndim)
                         if gi.dtype != pdata.dtype:
                             gi = gi.astype(pdata.dtype)
                         if parent in adjoint:

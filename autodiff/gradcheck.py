@@ -227,7 +227,7 @@ def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.
             gi = node.rules[i](g, t._data, *vals)
             gi = np.zeros(x.shape) if gi is None else np.asarray(gi)
             if gi.shape != x.shape:
-                gi = _unbroadcast(gi, x.shape, node, i)
+                gi = _unbroadcast(gi, x.shape, node, i, t.ndim)
             analytic = float(np.sum(gi * w))
 
             def local(value, i=i):

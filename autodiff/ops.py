@@ -22,11 +22,13 @@ Composite ops (``mean``, ``var``, ``std``, ``gelu``, ``stack``, ``split``,
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import string
 from typing import Any, Sequence
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import grad_mode
 from .tensor import Tensor, _wrap, op
@@ -39,12 +41,13 @@ def _tensor(x: Any) -> Tensor:
 
 
 def _axes(axis, ndim: int) -> tuple:
-    """Normalise ``axis`` (None, int or tuple; negative allowed) to sorted non-negative ints."""
+    """Normalise ``axis`` (None, int or tuple; negative allowed) to sorted non-negative ints.
+
+    Raises numpy's AxisError for an axis out of range, as numpy does.
+    """
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
-        axis = (axis,)
-    return tuple(sorted(int(a) % ndim if ndim else 0 for a in axis))
+    return tuple(sorted(normalize_axis_tuple(axis, ndim)))
 
 
 def _keep_shape(shape: tuple, axis) -> tuple:
@@ -518,20 +521,22 @@ def reshape(x, /, shape):
 @op(saves=None, view=True, tangents=True, batched=True)
 def transpose(x, axes=None):
     """Permute axes (reverse them by default)."""
-    axes = tuple(range(np.ndim(x) - 1, -1, -1)) if axes is None else tuple(int(a) % np.ndim(x) for a in axes)
+    out = np.transpose(x, axes)  # numpy checks the axes
+    axes = tuple(range(np.ndim(x) - 1, -1, -1)) if axes is None else normalize_axis_tuple(axes, np.ndim(x))
     inverse = tuple(int(i) for i in np.argsort(axes))
 
     def tangent(t, out, x):
         lead = t.ndim - x.ndim
         return t.transpose(tuple(range(lead)) + tuple(lead + a for a in axes))
 
-    return np.transpose(x, axes), lambda g, out, x: g.transpose(inverse), tangent
+    return out, lambda g, out, x: g.transpose(inverse), tangent
 
 
 def swapaxes(x, axis1: int, axis2: int):
     """Interchange two axes."""
     x = _tensor(x)
     axes = list(range(x.ndim))
+    axis1, axis2 = normalize_axis_index(axis1, x.ndim), normalize_axis_index(axis2, x.ndim)
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, tuple(axes))
 
@@ -602,13 +607,13 @@ def _batched(t, x, index: tuple) -> tuple:
     return (slice(None),) * (t.ndim - np.ndim(x)) + index
 
 
-@op(saves=None, tangents=True, batched=True)
+@op(name="index_add", saves=None, tangents=True, batched=True)
 def _scatter(g, /, shape, index):
     return (_unindex(g, shape, index), lambda gg, out, g: gg[index],
             lambda t, out, g: _unindex(t, _batch(t, g) + shape, _batched(t, g, index)))
 
 
-@op(saves=None, view=True, tangents=True, batched=True)
+@op(name="getitem", saves=None, view=True, tangents=True, batched=True)
 def _getitem(x, /, index):
     return (x[index], lambda g, out, x: _unindex(g, x.shape, index),
             lambda t, out, x: t[_batched(t, x, index)])
@@ -628,9 +633,10 @@ def getitem(x, index):
     return _getitem(x, _index_arrays(index))
 
 
-@op(saves=None, tangents=True, batched=True)
+@op(name="concatenate", saves=None, tangents=True, batched=True)
 def _concatenate(*xs, axis=0):
-    ax = axis % np.ndim(xs[0])
+    out = np.concatenate(xs, axis=axis)  # numpy checks the shapes and the axis
+    ax = normalize_axis_index(axis, out.ndim)
     lengths = [np.shape(x)[ax] for x in xs]
     ends = np.cumsum(lengths)
     rules, tangents = [], []
@@ -639,7 +645,7 @@ def _concatenate(*xs, axis=0):
         rules.append(lambda g, out, *xs, part=part: g[part])
         tangents.append(lambda t, out, *xs, part=part, k=k:
                         _unindex(t, _batch(t, xs[k]) + out.shape, _batched(t, xs[k], part)))
-    return np.concatenate(xs, axis=axis), tuple(rules), tuple(tangents)
+    return out, tuple(rules), tuple(tangents)
 
 
 def concatenate(arrays: Sequence, axis: int = 0):
@@ -662,6 +668,7 @@ def stack(arrays: Sequence, axis: int = 0):
 def split(x, indices_or_sections, axis: int = 0) -> list:
     """Split into a list of tensors (as ``np.split``)."""
     x = _tensor(x)
+    axis = normalize_axis_index(axis, x.ndim)
     n = x.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
         if n % indices_or_sections:
@@ -670,7 +677,7 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
         bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
     else:
         bounds = [0, *indices_or_sections, n]
-    lead = (slice(None),) * (axis % x.ndim)
+    lead = (slice(None),) * axis
     return [x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
@@ -710,7 +717,7 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
     return terms, out
 
 
-@op(saves="inputs", tangents=True, batched=True)
+@op(name="einsum", saves="inputs", tangents=True, batched=True)
 def _einsum(*xs, subscripts):
     terms, out_term = _einsum_parse(subscripts, [np.shape(x) for x in xs])
     sizes = {c: s for t, x in zip(terms, xs) for c, s in zip(t, np.shape(x))}
@@ -842,6 +849,17 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
     if "out" in kwargs and any(isinstance(o, Tensor) for o in kwargs["out"]):
         raise TypeError(f"np.{ufunc.__name__}(..., out=tensor) is not supported; assign the result instead")
     if (needs_grad or kw_grad) and _mode.enabled and ufunc not in _CONSTANT_UFUNCS:
+        if method == "__call__" and ufunc in _UFUNCS:
+            if "out" in kwargs:
+                raise TypeError(
+                    f"np.{ufunc.__name__}(..., out=array) (or an in-place operator on a numpy array) would "
+                    "write a result that needs a gradient into a numpy array, where it cannot be recorded; "
+                    "write a = a + t to get a tensor, or use t.detach() if no gradient should flow"
+                )
+            raise TypeError(
+                f"np.{ufunc.__name__} with {', '.join(f'{k}=' for k in kwargs)} is not supported on tensors "
+                f"that require grad; call np.{ufunc.__name__} without them (cast with t.astype(dtype))"
+            )
         raise TypeError(
             f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} has no derivative rule in "
             "autodiff; build it from the ops that have one, define it with @ad.op, or apply it to "
@@ -853,9 +871,29 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
     return _wrap(np.asarray(result))
 
 
+def _accepts(fn) -> frozenset:
+    """The keyword arguments an op's function takes (numpy's functions take more)."""
+    names = _ACCEPTS.get(fn)
+    if names is None:
+        names = _ACCEPTS[fn] = frozenset(inspect.signature(fn).parameters)
+    return names
+
+
+_ACCEPTS: dict = {}
+
+
 def _array_function(func, args, kwargs):
     fn = _FUNCTIONS.get(func)
     if fn is not None:
+        extra = [k for k in kwargs if k not in _accepts(fn)]
+        if extra:
+            if any(kwargs[k] is not None for k in extra):  # None is numpy's default: nothing asked
+                raise TypeError(
+                    f"np.{func.__name__}(..., {'=..., '.join(extra)}=...) is not supported on tensors: "
+                    f"autodiff's {fn.__name__} takes {', '.join(sorted(_accepts(fn)))}; call it without "
+                    "those arguments (cast with t.astype(dtype), assign instead of out=)"
+                )
+            kwargs = {k: v for k, v in kwargs.items() if k not in extra}
         return fn(*args, **kwargs)
     values, needs_grad = _unwrap(args)
     kw_values, kw_grad = _unwrap(list(kwargs.values()))
@@ -891,5 +929,30 @@ _METHODS.update({fn.__name__: fn for fn in (
     minimum, matmul, sum, mean, max, min, var, std, prod, logsumexp, softmax, log_softmax, swapaxes,
     flatten, squeeze, expand_dims, broadcast_to, astype, split,
 )})
+
+
+# methods for the functions whose first argument is not a tensor: the tensor comes first
+def _where_method(self, condition, other):
+    """``where(condition, self, other)`` (PyTorch's ``Tensor.where``)."""
+    return where(condition, self, other)
+
+
+def _concatenate_method(self, others: Sequence, axis: int = 0):
+    """``concatenate([self, *others], axis)``."""
+    return concatenate([self, *others], axis=axis)
+
+
+def _stack_method(self, others: Sequence, axis: int = 0):
+    """``stack([self, *others], axis)``."""
+    return stack([self, *others], axis=axis)
+
+
+def _einsum_method(self, subscripts: str, *others):
+    """``einsum(subscripts, self, *others)``."""
+    return einsum(subscripts, self, *others)
+
+
+_METHODS.update(pad=pad, where=_where_method, concatenate=_concatenate_method, stack=_stack_method,
+                einsum=_einsum_method)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -99,9 +99,9 @@ class _SavedArray(np.ndarray):
         return guarded
 
     __setitem__ = _guard(np.ndarray.__setitem__)
-    __iadd__, __isub__, __imul__ = _guard(np.ndarray.__iadd__), _guard(np.ndarray.__isub__), _guard(np.ndarray.__imul__)
-    __itruediv__, __ipow__ = _guard(np.ndarray.__itruediv__), _guard(np.ndarray.__ipow__)
-    __ifloordiv__ = _guard(np.ndarray.__ifloordiv__)
+    __iadd__, __isub__ = _guard(np.ndarray.__iadd__), _guard(np.ndarray.__isub__)
+    __imul__, __itruediv__ = _guard(np.ndarray.__imul__), _guard(np.ndarray.__itruediv__)
+    __ipow__, __ifloordiv__ = _guard(np.ndarray.__ipow__), _guard(np.ndarray.__ifloordiv__)
     del _guard
 
 
@@ -584,8 +584,11 @@ def _count_operands(fn: Callable) -> int | None:
     return n
 
 
-def _operand_error(name: str, vals: tuple, error: Exception) -> ValueError:
+def _operand_error(name: str, vals: tuple, error: ValueError) -> ValueError:
+    """numpy's error from an op's forward, saying which op and which shapes."""
     shapes = " and ".join(str(np.shape(v)) for v in vals)
+    if isinstance(error, np.exceptions.AxisError):
+        return np.exceptions.AxisError(f"{name}: {error} (operands of shapes {shapes})")
     return ValueError(f"{name}: operands of shapes {shapes} do not fit: {error}")
 
 

@@ -324,6 +324,33 @@ def test_error_custom_rule_with_the_wrong_shape():
         bad(ad.tensor([1.0, 2.0, 3.0], requires_grad=True)).backward()
 
 
+def test_error_custom_rule_with_extra_leading_axes_is_not_summed_away():
+    @ad.op
+    def bad(x):
+        return x * 2, lambda g, out, x: np.ones((2,) + x.shape)  # one axis too many
+
+    with pytest.raises(ValueError, match=r"rule of op 'bad' returned a gradient of shape \(2, 3\)"):
+        bad(ad.tensor([1.0, 2.0, 3.0], requires_grad=True)).sum().backward()
+    x, y = ad.tensor([1.0, 2.0, 3.0], requires_grad=True), ad.tensor([[1.0], [2.0]], requires_grad=True)
+    (x * y).sum().backward()  # broadcasting's extra axes are still summed
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [[6.0], [6.0]])
+
+
+def test_error_numpy_calls_autodiff_cannot_record_say_what_to_do():
+    t = ad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"np.sum\(..., dtype=...\) is not supported.*astype"):
+        np.sum(t, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"np.max\(..., initial=...\) is not supported"):
+        np.max(t, initial=0.0)
+    with pytest.raises(TypeError, match=r"out=array.*a = a \+ t"):
+        array = np.zeros(2)
+        array += t
+    with pytest.raises(TypeError, match="np.add with dtype= is not supported"):
+        np.add(t, 1.0, dtype=np.float32)
+    assert np.mean(t, dtype=None).item() == 1.5  # numpy's defaults are fine
+
+
 def test_error_mutating_a_value_a_pending_backward_needs():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = x.exp()  # exp's rule reads its output

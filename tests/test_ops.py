@@ -46,6 +46,41 @@ def test_table_covers_the_contract():
     assert contract <= covered, contract - covered
 
 
+CONTRACT_NAMES = (
+    "exp log sqrt abs sin cos tanh sigmoid relu leaky_relu gelu softplus clip maximum minimum where matmul "
+    "sum mean max min var std prod logsumexp softmax log_softmax reshape transpose flatten squeeze "
+    "expand_dims broadcast_to concatenate stack split pad einsum"
+).split()
+
+
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
+def test_every_contract_op_is_a_function_and_a_method(name):
+    assert callable(getattr(ad, name)) and callable(getattr(ad.Tensor, name))
+
+
+def test_method_forms_put_the_tensor_first():
+    x = ad.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    y = ad.tensor([[0.5, 0.5], [0.5, 0.5]])
+    same = np.testing.assert_array_equal
+    same(x.where(x > 0, y).numpy(), ad.where(x > 0, x, y).numpy())
+    same(x.concatenate([y], axis=1).numpy(), ad.concatenate([x, y], axis=1).numpy())
+    same(x.stack([y]).numpy(), ad.stack([x, y]).numpy())
+    same(x.pad(1).numpy(), ad.pad(x, 1).numpy())
+    same(x.einsum("ij,jk->ik", y).numpy(), (x @ y).numpy())
+    x.where(x > 0, y).sum().backward()
+    same(x.grad.numpy(), [[1.0, 0.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: ad.softmax(x, axis=2), lambda x: ad.log_softmax(x, axis=-3), lambda x: x.sum(axis=2),
+    lambda x: ad.logsumexp(x, axis=5), lambda x: ad.transpose(x, (0, 3)), lambda x: ad.swapaxes(x, 0, 5),
+    lambda x: ad.concatenate([x, x], axis=2), lambda x: ad.split(x, 2, axis=3), lambda x: ad.max(x, axis=-3),
+])
+def test_an_axis_out_of_range_raises_as_in_numpy(call):
+    with pytest.raises(np.exceptions.AxisError, match="out of bounds"):
+        call(ad.tensor(np.ones((2, 4)), requires_grad=True))
+
+
 # ------------------------------------------------------------------- kinks
 def grad_of(fn, *values):
     xs = [ad.tensor(v, requires_grad=True) for v in values]
@@ -102,11 +137,13 @@ def test_prod_is_exact_with_zeros():
     np.testing.assert_array_equal(g, [[5.0, 4.0], [2.0, 0.0]])
 
 
-@pytest.mark.parametrize("x", [[2.0, 0.0, 3.0, 5.0], [0.0, 0.0, 3.0, 5.0], [0.0, 0.0, 0.0, 5.0], [2.0, 1.5, 3.0, 5.0]])
+@pytest.mark.parametrize("x", [[2.0, 0.0, 3.0, 5.0], [0.0, 0.0, 3.0, 5.0], [0.0, 0.0, 0.0, 5.0],
+                               [2.0, 1.5, 3.0, 5.0]])
 def test_prod_second_derivatives_are_exact_with_zeros(x):
     # d²prod/dx_i dx_j is the product of all but x_i and x_j (0 on the diagonal)
     x = np.array(x)
-    expected = np.array([[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)] for i in range(4)])
+    expected = np.array([[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)]
+                         for i in range(4)])
     np.testing.assert_array_equal(ad.hessian(ad.prod)(x), expected)
     matrix = np.stack([x, x[::-1]], axis=1)  # the same along axis 0 of a matrix, two slices
     rows = ad.hessian(lambda m: ad.prod(m, axis=0).sum())(matrix)

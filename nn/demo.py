@@ -4,8 +4,9 @@
    in matrix form (the delta rule): they agree to rounding.
 2. A sigmoid network learns XOR.
 3. A ReLU MLP learns the two-moons data set (test accuracy printed).
-Pictures go to ``--out``: the graph of one training step, the loss curves and
-the decision boundary (with matplotlib; without it the numbers are written as CSV).
+Pictures go to ``--out``: the graph of one training step (without a Graphviz
+renderer, its source as graph.dot), the loss curves and the decision boundary (with
+matplotlib; without it the numbers are written as CSV).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from .train import evaluate, fit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="autodiff-demo", help="folder for the pictures (default ./autodiff-demo/)")
+    parser.add_argument("--out", default="autodiff-demo",
+                        help="folder for the pictures (default ./autodiff-demo/)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--epochs", type=int, default=100, help="epochs of training on moons (default 100)")
-    parser.add_argument("--samples", type=int, default=1000, help="points in the moons data set (default 1000)")
+    parser.add_argument("--samples", type=int, default=1000,
+                        help="points in the moons data set (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -39,7 +42,8 @@ def _delta_rule_check(rng: np.random.Generator) -> None:
     weights = [layer.weight.numpy() for layer in model.linears]
     biases = [layer.bias.numpy() for layer in model.linears]
     grad_W, _ = reference.gradients(weights, biases, X.T, T.T, ["sigmoid"] * 3, "mse")
-    worst = max(np.abs(layer.weight.grad.numpy() - g).max() for layer, g in zip(model.linears, grad_W))
+    worst = max(np.abs(layer.weight.grad.numpy() - g).max()
+                for layer, g in zip(model.linears, grad_W, strict=True))
     print("1. backprop by the engine vs the delta rule by hand, δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ′(net_l)")
     print(f"   MLP 3-5-4-2, sigmoid, squared error: largest difference in ∂E/∂W = {worst:.1e}")
 
@@ -52,8 +56,9 @@ def _xor(args, rng: np.random.Generator) -> bool:
         progress=not args.no_progress, desc="XOR")
     out = model(X).numpy().ravel()
     print("\n2. a sigmoid network 2-4-1 learns XOR (squared error, SGD with momentum)")
-    for x, target, value in zip(X, y, out):
-        print(f"   {x.astype(int)} -> {value:.3f}   (target {target}) {'ok' if (value > 0.5) == target else 'WRONG'}")
+    for x, target, value in zip(X, y, out, strict=True):
+        verdict = "ok" if (value > 0.5) == target else "WRONG"
+        print(f"   {x.astype(int)} -> {value:.3f}   (target {target}) {verdict}")
     return bool(np.all((out > 0.5) == (y == 1)))
 
 
@@ -72,9 +77,21 @@ def _moons(args, rng: np.random.Generator):
 
 
 def _draw_step(model, X, y, out_dir: str) -> None:
+    """Draw one training step's graph; a picture that cannot be made is reported, not fatal."""
     loss = cross_entropy(model(X[:8]), y[:8])
     path = os.path.join(out_dir, "graph.png")
-    ad.draw(loss, path, params=model.named_parameters(), group_by_module=True)
+    try:
+        ad.draw(loss, path, params=model.named_parameters(), group_by_module=True)
+    except (RuntimeError, ValueError, OSError) as error:
+        print(f"   graph of one training step not drawn: {error}")
+        source = os.path.join(out_dir, "graph.dot")
+        try:  # the Graphviz source needs no renderer: render it later, or elsewhere
+            ad.draw(loss, source, params=model.named_parameters(), group_by_module=True)
+        except OSError as error:
+            print(f"   nor its Graphviz source: {error}")
+        else:
+            print(f"   wrote its Graphviz source instead: {source} (dot -Tpng {source} -o graph.png)")
+        return
     print(f"   graph of one training step (8 samples): {path}")
 
 
@@ -99,7 +116,8 @@ def _pictures(model, history, points, out_dir: str) -> None:
         np.savetxt(os.path.join(out_dir, "boundary.csv"),
                    np.stack([grid_x.ravel(), grid_y.ravel(), prob.ravel()], axis=1),
                    delimiter=",", header="x,y,p_class1", comments="")
-        print(f"   matplotlib is not installed (pip install -e '.[examples]'): wrote loss.csv and boundary.csv to {out_dir}")
+        print("   matplotlib is not installed (pip install -e '.[examples]'): "
+              f"wrote loss.csv and boundary.csv to {out_dir}")
         return
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(history["loss"], label="train")

@@ -282,7 +282,85 @@ def test_no_grad_and_enable_grad_decorate_with_or_without_parentheses():
         ad.no_grad(3)
 
 
-# ---------------------------------------------------------------- dtypes
+# ------------------------------------------------------ batched Jacobians
+@pytest.fixture
+def sweeps(monkeypatch):
+    """Counts of Python-level sweeps: reverse (the engine's _sweep) and forward (_ForwardSweep)."""
+    import autodiff.backward as backward
+    import autodiff.functional as functional
+
+    counts = {"reverse": 0, "forward": 0}
+    real_sweep, real_enter = backward._sweep, functional._ForwardSweep.__enter__
+
+    def counting_sweep(*args, **kwargs):
+        counts["reverse"] += 1
+        return real_sweep(*args, **kwargs)
+
+    def counting_enter(self):
+        counts["forward"] += 1
+        return real_enter(self)
+
+    monkeypatch.setattr(backward, "_sweep", counting_sweep)
+    monkeypatch.setattr(functional._ForwardSweep, "__enter__", counting_enter)
+    return counts
+
+
+def mlp(sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = [rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+    def f(x):
+        for k, W in enumerate(weights):
+            x = x @ W
+            x = ad.tanh(x) if k < len(weights) - 1 else x
+        return x
+
+    return f
+
+
+@pytest.mark.parametrize("mode, n, m, reverse, forward", [
+    ("rev", 6, 12, 1, 1),   # every row in one sweep: forward mode over the reverse sweep
+    ("fwd", 12, 6, 0, 1),   # every column in one forward sweep
+    ("auto", 400, 8, 1, 1),  # tall and large: reverse mode
+    ("auto", 6, 12, 0, 1),  # wide: forward mode
+])
+def test_a_jacobian_takes_one_sweep_not_one_per_row(sweeps, mode, n, m, reverse, forward):
+    f = mlp([n, 7, m])
+    x = np.random.default_rng(1).standard_normal(n)
+    J = ad.jacobian(f, mode=mode)(x)
+    assert (sweeps["reverse"], sweeps["forward"]) == (reverse, forward)
+    numeric = numeric_jacobian(lambda x: f(ad.tensor(x)).numpy(), x)
+    np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_a_hessian_takes_one_sweep(sweeps):
+    x = np.random.default_rng(0).uniform(-1.5, 1.5, 30)
+    np.testing.assert_allclose(ad.hessian(rosenbrock)(x), rosenbrock_hessian(x), rtol=0, atol=1e-9)
+    assert (sweeps["reverse"], sweeps["forward"]) == (1, 1)
+
+
+def test_a_reverse_jacobian_through_an_op_that_cannot_batch_falls_back_to_one_sweep_per_row(sweeps):
+    @ad.op(tangents=True)
+    def double(x):  # its reverse rule is itself, so the batched sweep meets its unbatched tangents
+        return 2 * x, lambda g, out, x: double(g), lambda t, out, x: 2 * t
+
+    x = np.linspace(-1.0, 1.0, 6)
+    J = ad.jacobian(lambda x: ad.sin(double(x)), mode="rev")(x)
+    np.testing.assert_allclose(J, np.diag(2 * np.cos(2 * x)), rtol=1e-12)
+    assert sweeps["reverse"] == 1 + 6  # the batched attempt, then one per row
+
+
+@settings(max_examples=25, deadline=None)
+@given(programs, st.integers(0, 2**32 - 1))
+def test_batched_reverse_jacobians_of_random_programs(choices, seed):
+    f = program(choices)
+    wide = lambda x: ad.concatenate([f(x), ad.tanh(f(x)) * x])  # 8 outputs: the batched path
+    x = np.random.default_rng(seed).standard_normal(4)
+    J = ad.jacobian(wide, mode="rev")(x)
+    np.testing.assert_allclose(J, ad.jacobian(wide, mode="fwd")(x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(J, converged_differences(wide, x), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["rev", "fwd", "auto"])
 def test_jacobian_blocks_keep_the_input_dtype(mode):
     x, unused = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0], np.float32)

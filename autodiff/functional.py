@@ -92,8 +92,15 @@ def _differentiable(inputs: Sequence["_Input"], tangents: Sequence = ()) -> bool
     """Whether an enclosing reverse transform (or the caller) may differentiate this transform's results."""
     if not _mode.enabled:
         return False
-    return (_nesting.reverse > 0 or any(x.nested for x in inputs)
-            or any(isinstance(t, Tensor) and t.requires_grad for t in tangents))
+    if _nesting.reverse:
+        return True
+    for x in inputs:
+        if x.nested:
+            return True
+    for t in tangents:
+        if isinstance(t, Tensor) and t.requires_grad:
+            return True
+    return False
 
 
 class _Input:
@@ -379,7 +386,9 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
         with _ForwardSweep() as token:
             seeded = [x.seeded(token, v) for x, v in zip(inputs, tangents, strict=True)]
             out = _returned_tensor(f(*seeded), "jvp")
-            tangent = _tangent(out, token, _batch_of(tangents, inputs))
+            pair = out._tangent
+            tangent = pair[1] if pair is not None and pair[0] == token else \
+                np.zeros(_batch_of(tangents, inputs) + out.shape, out.dtype)
     first = inputs[0]
     return first.give(out), first.give(tangent)
 

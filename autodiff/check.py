@@ -5,7 +5,8 @@ command line run the same rows. A row names an op's function, a domain for each
 operand where the op is smooth, and the shapes it runs over (scalars, vectors,
 matrices, 3-d arrays and broadcast pairs). For each row the command compares the
 Jacobian from reverse mode, the Jacobian from forward mode and the Hessian of a
-random projection (forward over reverse) against central differences.
+random projection in all operands (forward over reverse) against central
+differences, on the row's shapes and one set of random shapes drawn from the seed.
 """
 
 from __future__ import annotations
@@ -154,9 +155,33 @@ CASES = [
 ]
 
 
-def shape_sets(case: Case) -> list:
-    """One tuple of operand shapes per run."""
-    return [(s,) for s in case.shapes] if len(case.domains) == 1 else case.shapes
+def _random_shape(rng, ndim: int, smallest: int = 1) -> tuple:
+    return tuple(int(n) for n in rng.integers(smallest, 5, ndim))
+
+
+def _random_pair(rng) -> tuple:
+    """Two shapes that broadcast together: a random shape, with axes dropped in front or set to 1."""
+    full = _random_shape(rng, int(rng.integers(1, 4)))
+    pair = []
+    for _ in range(2):
+        kept = full[int(rng.integers(0, len(full) + 1)):]
+        pair.append(tuple(1 if rng.random() < 0.3 else n for n in kept))
+    return tuple(pair)
+
+
+def shape_sets(case: Case, seed: int | None = None) -> list:
+    """One tuple of operand shapes per run; with a seed, one more set of random shapes when the case
+    runs on the standard lists (a case with shapes of its own keeps to them)."""
+    sets = [(s,) for s in case.shapes] if len(case.domains) == 1 else list(case.shapes)
+    if seed is not None:
+        rng = np.random.default_rng([seed, len(case.name)])
+        if case.shapes is UNARY:
+            sets.append((_random_shape(rng, int(rng.integers(0, 4))),))
+        elif case.shapes is REDUCED:  # at least 2 along every axis: var with ddof=1 needs it
+            sets.append((_random_shape(rng, int(rng.integers(1, 4)), smallest=2),))
+        elif case.shapes is BINARY:
+            sets.append(_random_pair(rng))
+    return sets
 
 
 def inputs_for(case: Case, shapes, seed: int) -> tuple:
@@ -165,11 +190,31 @@ def inputs_for(case: Case, shapes, seed: int) -> tuple:
     return tuple(ad.tensor(domain(rng, shape), requires_grad=True) for domain, shape in zip(case.domains, shapes))
 
 
+MODES = ("rev", "fwd", "2nd")
+
+
 def check_case(case: Case, seed: int = 0, atol: float = 1e-6, rtol: float = 1e-5) -> dict:
-    """Largest absolute and relative errors of reverse, forward and second order over the case's shapes."""
-    worst = {"rev": 0.0, "fwd": 0.0, "2nd": 0.0}
+    """Worst absolute and relative errors of each mode against central differences, over the case's shapes.
+
+    ``rev`` and ``fwd``: the Jacobian in each operand by reverse and by forward mode.
+    ``2nd``: the Hessian of a random projection ``sum(u * f)`` in all operands at once
+    (cross terms included), by forward over reverse, against differences of its gradient.
+    The relative error is the largest error divided by the largest entry of the reference.
+    An entry passes if its error is at most ``atol + rtol * |reference|`` (10x for ``2nd``).
+    """
+    worst = {mode: [0.0, 0.0] for mode in MODES}
     passed = True
-    for number, shapes in enumerate(shape_sets(case)):
+
+    def compare(mode: str, computed, numeric, scale: float = 1.0) -> None:
+        nonlocal passed
+        error = np.abs(computed - numeric)
+        passed &= bool(np.all(error <= scale * (atol + rtol * np.abs(numeric))))
+        largest = float(error.max(initial=0.0))
+        worst[mode][0] = max(worst[mode][0], largest)
+        worst[mode][1] = max(worst[mode][1], largest / max(float(np.abs(numeric).max(initial=0.0)), 1e-300))
+
+    sets = shape_sets(case, seed)
+    for number, shapes in enumerate(sets):
         xs = [x.numpy().copy() for x in inputs_for(case, shapes, seed + number)]
         argnums = tuple(range(len(xs)))
 
@@ -179,20 +224,19 @@ def check_case(case: Case, seed: int = 0, atol: float = 1e-6, rtol: float = 1e-5
         for k, x in enumerate(xs):
             numeric = numeric_jacobian(lambda v: values(*xs[:k], v, *xs[k + 1:]), x)
             for mode in ("rev", "fwd"):
-                computed = ad.jacobian(case.fn, argnums=argnums, mode=mode)(*xs)[k]
-                error = np.abs(computed - numeric)
-                passed &= bool(np.all(error <= atol + rtol * np.abs(numeric)))
-                worst[mode] = max(worst[mode], float(error.max(initial=0.0)))
+                compare(mode, ad.jacobian(case.fn, argnums=argnums, mode=mode)(*xs)[k], numeric)
         if case.second_order:
             u = np.random.default_rng(seed).standard_normal(values(*xs).shape)
-            projection = lambda *a: (case.fn(*a) * u).sum()
-            x = xs[0]
-            hessian = ad.hessian(lambda v: projection(v, *xs[1:]))(x)
-            numeric = numeric_jacobian(lambda v: ad.grad(projection)(v, *xs[1:]), x)
-            error = np.abs(hessian - numeric)
-            passed &= bool(np.all(error <= 10 * atol + 10 * rtol * np.abs(numeric)))
-            worst["2nd"] = max(worst["2nd"], float(error.max(initial=0.0)))
-    return {"op": case.name, "runs": len(shape_sets(case)), **worst, "passed": passed}
+            ends = np.cumsum([x.size for x in xs])
+
+            def projection(z):  # every operand's values, one after another in z
+                parts = [z[end - x.size:end].reshape(x.shape) for x, end in zip(xs, ends)]
+                return (case.fn(*parts) * u).sum()
+
+            z = np.concatenate([x.ravel() for x in xs])
+            compare("2nd", ad.hessian(projection)(z), numeric_jacobian(ad.grad(projection), z), 10.0)
+    return {"op": case.name, "runs": len(sets), "modes": MODES if case.second_order else MODES[:2],
+            **{mode: tuple(worst[mode]) for mode in MODES}, "passed": passed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,13 +258,17 @@ def run(op: str | None = None, seed: int = 0, progress: bool = True) -> int:
         return 2
     rows = [check_case(case, seed) for case in tqdm(cases, desc="checking", disable=not progress, leave=False)]
     width = max(len(r["op"]) for r in rows)
-    print(f"{'op':<{width}}  runs  {'reverse':>9}  {'forward':>9}  {'2nd order':>9}  result")
+    heads = "".join(f"  {name + ' abs':>10} {name + ' rel':>8}" for name in ("rev", "fwd", "2nd"))
+    print(f"{'op':<{width}}  runs  {'modes':<11}{heads}  result")
     for r in rows:
-        print(f"{r['op']:<{width}}  {r['runs']:>4}  {r['rev']:9.1e}  {r['fwd']:9.1e}  {r['2nd']:9.1e}  "
+        cells = "".join(f"  {r[m][0]:10.1e} {r[m][1]:8.1e}" if m in r["modes"] else f"  {'—':>10} {'—':>8}"
+                        for m in MODES)
+        print(f"{r['op']:<{width}}  {r['runs']:>4}  {' '.join(r['modes']):<11}{cells}  "
               f"{'ok' if r['passed'] else 'FAILED'}")
     failed = [r["op"] for r in rows if not r["passed"]]
-    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed  (largest absolute error against central "
-          "differences, over every shape of the case)")
+    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed  (errors against central differences, "
+          f"largest over every shape of the case, the last shapes random from seed {seed}; rel = abs / "
+          "largest reference entry)")
     return 1 if failed else 0
 
 

@@ -378,13 +378,18 @@ def test_command_line_draws_an_expression_and_the_examples(tmp_path):
     (["tanh(x) @ x", "--x", "1", "-o", "{tmp}/e.dot"], "cannot evaluate"),
     (["tanh(x)", "--x", "one", "-o", "{tmp}/e.dot"], "--x needs a number, got 'one'"),
 ])
-def test_command_line_errors_are_one_line_without_a_traceback(tmp_path, arguments, message):
-    arguments = [a.format(tmp=tmp_path) for a in arguments]
-    failed = subprocess.run([sys.executable, "-m", "autodiff", "draw", *arguments],
-                            capture_output=True, text=True)
-    assert failed.returncode == 1
-    assert "Traceback" not in failed.stderr and failed.stderr.count("\n") == 1
-    assert failed.stderr.startswith("draw: ") and message in failed.stderr
+def test_command_line_errors_are_one_line(tmp_path, arguments, message):
+    with pytest.raises(SystemExit) as exit:  # Python prints the message to stderr and exits with 1
+        main(["draw", *(a.format(tmp=tmp_path) for a in arguments)])
+    assert isinstance(exit.value.code, str) and "\n" not in exit.value.code
+    assert exit.value.code.startswith("draw: ") and message in exit.value.code
+
+
+def test_command_line_errors_exit_with_status_one_and_no_traceback(tmp_path):
+    command = [sys.executable, "-m", "autodiff", "draw", "two-neuron", "-o", str(tmp_path / "g.xyz")]
+    failed = subprocess.run(command, capture_output=True, text=True)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("draw: cannot tell the picture format") and failed.stderr.count("\n") == 1
 
 
 def test_command_line_says_what_to_install_for_a_format_this_machine_cannot_render(tmp_path, monkeypatch):

@@ -761,7 +761,10 @@ def _einsum(*xs, subscripts):
 
         return tangent
 
-    return (np.einsum(subscripts, *xs), tuple(rule_for(k) for k in range(len(xs))),
+    out = np.einsum(subscripts, *xs)
+    if not out.flags.owndata:  # numpy returns a view of the operand for 'ii->i', 'ij->ji', ...
+        out = out.copy()  # an op that is not declared a view must not share its operands' memory
+    return (out, tuple(rule_for(k) for k in range(len(xs))),
             tuple(tangent_for(k) for k in range(len(xs))))
 
 

@@ -70,10 +70,23 @@ class _Lock:
         self.exposed = (self.exposed, frozen)
 
     def thaw(self) -> None:
-        """The last pending node is gone: give the user's arrays back their writability."""
+        """The last pending node is gone: give the user's arrays back their writability.
+
+        A view can be writable only once its base is: a base frozen through another lock
+        (memory shared by tensors that do not share a lock) is thawed later, and the view
+        waits in ``_WAITING`` until then.
+        """
         self.exposed, frozen = self.exposed
-        for a in frozen:
-            a.flags.writeable = True
+        for a in sorted(frozen, key=lambda a: a.base is not None) + _WAITING:  # a view after its base
+            if a.base is None or a.base.flags.writeable:
+                a.flags.writeable = True
+                if _WAITING and any(w is a for w in _WAITING):
+                    _WAITING[:] = [w for w in _WAITING if w is not a]
+            elif not any(w is a for w in _WAITING):
+                _WAITING.append(a)
+
+
+_WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
 
 
 class _SavedArray(np.ndarray):
@@ -425,9 +438,10 @@ class _HookHandle:
 
 # ---------------------------------------------------------------- recording
 _new = object.__new__
+_FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # which operands need a gradient
 
 
-def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
+def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
     """A tensor of ``data`` (not copied), outside any graph: every tensor an op makes.
 
     ``base``: a tensor whose memory ``data`` may share; the two then share one lock.
@@ -435,7 +449,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     t = _new(Tensor)
     t._data = data
     t.grad = t._node = t._hooks = t._tangent = None
-    t._lock = base._shared_lock() if isinstance(base, Tensor) else None
+    t._lock = None if base is None else base._shared_lock()
     t.requires_grad = False
     return t
 
@@ -444,8 +458,10 @@ def _hold(t: Tensor, name: str) -> _Lock:
     """Count one more pending use of ``t``'s values by op ``name``."""
     lock = t._lock
     if lock is None:
-        lock = t._lock = _Lock()
-    lock.count += 1
+        lock = t._lock = _new(_Lock)  # without the call to __init__: once per saved tensor
+        lock.count, lock.exposed = 1, None
+    else:
+        lock.count += 1
     lock.op = name
     if lock.exposed is not None and lock.count == 1:
         lock.freeze()
@@ -453,7 +469,7 @@ def _hold(t: Tensor, name: str) -> _Lock:
 
 
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
-            saves: str | None, base: Any = None) -> Tensor:
+            saves: str | None, base: Tensor | None = None) -> Tensor:
     """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read."""
     if type(rules) is not tuple:
         rules = (rules,)
@@ -463,16 +479,20 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
             "return one rule per positional operand (None where it has no gradient)"
         )
     node = _new(_SavingNode if saves else Node)
-    node.op, node.inputs, node.vals, node.rules, node.needs, node.locks = name, operands, vals, rules, needs, ()
-    t = _wrap(out, base)
-    t.requires_grad = True
-    t._node = node
-    if saves == "inputs":
-        node.locks = tuple([_hold(a, name) for a in operands if isinstance(a, Tensor)])
+    node.op, node.inputs, node.vals, node.rules, node.needs = name, operands, vals, rules, needs
+    t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
+    t._data, t._node, t.requires_grad = out, node, True
+    t.grad = t._hooks = t._tangent = None
+    t._lock = None if base is None else base._shared_lock()
+    if saves is None:
+        node.locks = ()
     elif saves == "out":
         node.locks = (_hold(t, name),)
-    elif saves:
-        node.locks = (*[_hold(a, name) for a in operands if isinstance(a, Tensor)], _hold(t, name))
+    else:
+        locks = [_hold(a, name) for a in operands if isinstance(a, Tensor)]
+        if saves == "all":
+            locks.append(_hold(t, name))
+        node.locks = tuple(locks)
     return t
 
 
@@ -646,8 +666,57 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     n = _count_operands(fn)
 
     jvp_index = 2 if tangents else 1 if symmetric else None
+    # ops with no options (most of them) get wrappers without *args and **kwargs: packing
+    # them costs a fifth of an unrecorded op's overhead
+    plain = len(inspect.signature(fn).parameters) == n
 
-    if n == 1:
+    if n == 1 and plain:
+        def wrapper(x):
+            if isinstance(x, Tensor):
+                val, rec = x._data, x.requires_grad
+            else:
+                val, rec = x, False
+            try:
+                result = fn(val)
+            except ValueError as e:
+                raise _operand_error(opname, (val,), e) from e
+            out = result[0]
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            if rec and _mode.enabled and out.dtype.kind == "f":
+                t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
+            else:
+                t = _wrap(out, x if view and isinstance(x, Tensor) else None)
+            if _mode.extra:
+                _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, (), {})
+            return t
+    elif n == 2 and plain:
+        def wrapper(x, y):
+            if isinstance(x, Tensor):
+                vx, rx = x._data, x.requires_grad
+            else:
+                vx, rx = x, False
+            if isinstance(y, Tensor):
+                vy, ry = y._data, y.requires_grad
+            else:
+                vy, ry = y, False
+            try:
+                result = fn(vx, vy)
+            except ValueError as e:
+                raise _operand_error(opname, (vx, vy), e) from e
+            out = result[0]
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            base = x if view and isinstance(x, Tensor) else None
+            if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
+                needs = _BOTH if rx and ry else _FIRST if rx else _SECOND
+                t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, base)
+            else:
+                t = _wrap(out, base)
+            if _mode.extra:
+                _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, (), {})
+            return t
+    elif n == 1:
         def wrapper(x, *args, **kwargs):
             if isinstance(x, Tensor):
                 val, rec = x._data, x.requires_grad
@@ -661,36 +730,11 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             if rec and _mode.enabled and out.dtype.kind == "f":
-                t = _attach(opname, out, (x,), (val,), result[1], (0,), saves, view and x)
+                t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
-                t = _wrap(out, view and x)
+                t = _wrap(out, x if view and isinstance(x, Tensor) else None)
             if _mode.extra:
                 _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, args, kwargs)
-            return t
-    elif n == 2:
-        def wrapper(x, y, *args, **kwargs):
-            if isinstance(x, Tensor):
-                vx, rx = x._data, x.requires_grad
-            else:
-                vx, rx = x, False
-            if isinstance(y, Tensor):
-                vy, ry = y._data, y.requires_grad
-            else:
-                vy, ry = y, False
-            try:
-                result = fn(vx, vy, *args, **kwargs)
-            except ValueError as e:
-                raise _operand_error(opname, (vx, vy), e) from e
-            out = result[0]
-            if type(out) is not np.ndarray:
-                out = np.asarray(out)
-            if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
-                needs = (0, 1) if rx and ry else (0,) if rx else (1,)
-                t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, view and x)
-            else:
-                t = _wrap(out, view and x)
-            if _mode.extra:
-                _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, args, kwargs)
             return t
     else:
         def wrapper(*args, **kwargs):
@@ -705,7 +749,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
-            base = view and operands and operands[0]
+            base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
             if needs and _mode.enabled and out.dtype.kind == "f":
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:

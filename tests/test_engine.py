@@ -390,6 +390,30 @@ def test_arrays_taken_before_the_graph_cannot_change_saved_values():
     assert x.numpy()[1] == 7.0
 
 
+def test_a_view_and_its_base_both_handed_out_are_released_in_either_order():
+    x = ad.tensor(np.ones((2, 3)), requires_grad=True)
+    view = x.reshape(6)
+    taken = [view.data, x.data]  # the view's array first
+    (x * view.reshape(2, 3)).sum().backward()
+    for array in taken:
+        array[0] = 2.0
+    assert x.numpy()[0, 0] == 2.0
+
+
+@pytest.mark.parametrize("subscripts", ["ii->i", "ij->ji", "ij->ij"])
+def test_einsum_never_shares_its_operands_memory(subscripts):
+    # numpy answers these with views; einsum is not a view op, so a write to its output
+    # must not reach a value that a pending backward saved
+    x = ad.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+    loss = (x * x).sum()
+    out = ad.einsum(subscripts, x)
+    assert not np.shares_memory(out.numpy(), x.numpy())
+    with ad.no_grad():
+        out += 1.0
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * np.arange(9.0).reshape(3, 3))
+
+
 def test_copies_of_a_saved_array_are_ordinary_arrays():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

@@ -46,7 +46,7 @@ import numpy as np
 
 from . import grad_mode
 from .backward import gradients
-from .tensor import NotBatched, Tensor, _wrap
+from .tensor import NoTangentRule, NotBatched, Tensor, _wrap
 
 _mode = grad_mode._state
 _tokens = itertools.count(1)
@@ -533,7 +533,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") 
             blocks = _rows(out, xs, create)
         else:
             n = sum(x.data.size for x in inputs)
-            chosen, out = mode, None
+            chosen, out = ("rev" if mode == "auto" else mode), None
             if mode != "fwd":
                 xs = [x.leaf for x in inputs]
                 with _Differentiating():
@@ -541,11 +541,17 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") 
                 if mode == "auto" and _forward_is_cheaper(n, out.size):
                     chosen = "fwd"
             if chosen == "fwd":
-                columns, spans = _forward_columns(lambda tensors: [run(tensors)], inputs)
-                columns = columns[0]  # (n, *out.shape)
-                blocks = [np.moveaxis(columns[span], 0, -1).reshape(columns.shape[1:] + x.data.shape)
-                          for x, span in zip(inputs, spans, strict=True)]
-            else:
+                try:
+                    columns, spans = _forward_columns(lambda tensors: [run(tensors)], inputs)
+                except NoTangentRule:
+                    if mode == "fwd":
+                        raise
+                    chosen = "rev"  # auto: an op without a tangent rule leaves reverse mode
+                else:
+                    columns = columns[0]  # (n, *out.shape)
+                    blocks = [np.moveaxis(columns[span], 0, -1).reshape(columns.shape[1:] + x.data.shape)
+                              for x, span in zip(inputs, spans, strict=True)]
+            if chosen == "rev":
                 blocks = [rows.reshape(out.shape + x.shape)
                           for rows, x in zip(_reverse_jacobian(out, xs), xs, strict=True)]
         results = [x.give(b) for x, b in zip(inputs, blocks, strict=True)]

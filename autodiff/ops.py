@@ -955,7 +955,7 @@ def _einsum_method(self, subscripts: str, *others):
     return einsum(subscripts, self, *others)
 
 
-_METHODS.update(pad=pad, where=_where_method, concatenate=_concatenate_method, stack=_stack_method,
+_METHODS.update(ravel=flatten, pad=pad, where=_where_method, concatenate=_concatenate_method, stack=_stack_method,
                 einsum=_einsum_method)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -542,6 +542,10 @@ class NotBatched(Exception):
     """A batch of tangents reached an op whose tangent rules do not take batch axes."""
 
 
+class NoTangentRule(TypeError):
+    """A tangent reached an op that has no tangent rule: forward mode cannot pass through it."""
+
+
 def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple, index: int | None,
                   batched: bool) -> None:
     """Forward mode: the tangent of ``t`` as the sum over its operands' tangent contributions.
@@ -557,7 +561,7 @@ def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tu
             continue
         tangent = pair[1]
         if index is None:
-            raise TypeError(
+            raise NoTangentRule(
                 f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
                 "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
             )

@@ -424,3 +424,17 @@ def test_hvp_of_several_arguments():
     (product,) = ad.hvp(f, (x,), (np.ones(2),))[1]
     np.testing.assert_array_equal(product, 6 * x)
     np.testing.assert_array_equal(ad.hvp(f, x, np.ones(2))[1], 6 * x)
+
+
+def test_auto_jacobian_takes_reverse_mode_through_an_op_without_a_tangent_rule():
+    @ad.op
+    def scaled(x, y):  # reverse rules only
+        return x * y, (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 5.0, 7.0])
+    f = lambda x: scaled(x[:, None], y).ravel()  # wide: auto would take forward mode
+    expected = np.kron(np.eye(2), y[:, None])
+    np.testing.assert_array_equal(ad.jacobian(f)(x), expected)
+    np.testing.assert_array_equal(ad.jacobian(f, mode="rev")(x), expected)
+    with pytest.raises(TypeError, match="op 'scaled' has no tangent rule"):
+        ad.jacobian(f, mode="fwd")(x)

@@ -159,6 +159,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
     if tensors:
         adjoint = {t: g if isinstance(g, Tensor) else _wrap(g) for t, g in adjoint.items()}
         pop_adjoint = adjoint.pop
+    get_adjoint = adjoint.get
 
     previous = _mode.enabled
     _mode.enabled = create
@@ -195,12 +196,10 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                         pdata = parent._data
                         if gi.shape != pdata.shape:
                             gi = _unbroadcast(gi, pdata.shape, node, i, t.ndim)
-                        if gi.dtype != pdata.dtype:
+                        if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
                             gi = gi.astype(pdata.dtype)
-                        if parent in adjoint:
-                            adjoint[parent] = adjoint[parent] + gi
-                        else:
-                            adjoint[parent] = gi
+                        before = get_adjoint(parent)
+                        adjoint[parent] = gi if before is None else before + gi
                 count = consumers[parent] - 1
                 consumers[parent] = count
                 if not count:

@@ -144,11 +144,7 @@ class _SavingNode(Node):
 
     __slots__ = ()
 
-    def __del__(self) -> None:
-        for lock in self.locks:
-            lock.count -= 1
-            if lock.exposed is not None and not lock.count and type(lock.exposed) is tuple:
-                lock.thaw()
+    __del__ = Node.release
 
 
 class Tensor:

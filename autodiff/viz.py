@@ -35,8 +35,7 @@ import numpy as np
 from .backward import gradients, topological
 from .tensor import Tensor
 
-_OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": "neg", "power": "pow",
-             "_getitem": "getitem", "_concatenate": "concatenate", "_einsum": "einsum"}
+_OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": "neg", "power": "pow"}
 
 
 _PROGRAMS = ("dot", "graphviz-pure")

@@ -106,14 +106,47 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
     return g
 
 
-def _store_grad(t: Tensor, g, create: bool) -> None:
-    """Accumulate into ``t.grad`` (a fresh array: gradients never alias each other)."""
+def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
+    """Accumulate into ``t.grad``: gradients never alias each other or anything else.
+
+    ``g`` is copied unless it is ``exclusive`` (memory only the sweep holds, see ``_exclusive``).
+    """
     if create:
         t.grad = g if t.grad is None else t.grad + g
     elif t.grad is None:
-        t.grad = _wrap(np.array(g, dtype=t.dtype))
+        t.grad = _wrap(g if exclusive and g.dtype == t.dtype else np.array(g, dtype=t.dtype))
     else:
         t.grad = _wrap(t.grad._data + g)
+
+
+# Gradients of at least this many elements are tracked for exclusivity: below, a copy
+# costs less than the tracking.
+_LARGE = 4096
+
+
+def _owner(a: np.ndarray):
+    """The array that owns ``a``'s memory (numpy points every view at it)."""
+    return a if a.base is None else a.base
+
+
+def _exclusive(gi: np.ndarray, g, g_exclusive: bool, out, args, given: list) -> bool:
+    """Whether the sweep alone holds ``gi``, a rule's gradient for one operand.
+
+    True for memory the rule created (not that of ``g``, ``out`` or an operand), and for
+    a view of the incoming ``g`` when ``g`` was exclusive and no other operand of the
+    node got its memory too (``given`` records that). A read-only result (a broadcast
+    view) is never exclusive.
+    """
+    if not gi.flags.writeable:
+        return False
+    owner = _owner(gi)
+    if type(g) is np.ndarray and owner is _owner(g):
+        if g_exclusive and not given:
+            given.append(owner)
+            return True
+        return False
+    return owner is not _owner(out) and not any(
+        type(a) is np.ndarray and owner is _owner(a) for a in args) and not any(owner is o for o in given)
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
@@ -160,6 +193,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         adjoint = {t: g if isinstance(g, Tensor) else _wrap(g) for t, g in adjoint.items()}
         pop_adjoint = adjoint.pop
     get_adjoint = adjoint.get
+    exclusive: set = set()  # tensors whose adjoint is large and held by the sweep alone
+    large = _LARGE
 
     previous = _mode.enabled
     _mode.enabled = create
@@ -167,20 +202,26 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         while ready:
             t = pop_ready()
             g = pop_adjoint(t, None)
+            g_exclusive = False
+            if exclusive and t in exclusive:
+                exclusive.discard(t)
+                g_exclusive = True
             if g is not None and t._hooks:
                 g = _run_hooks(t, g, tensors, found is None)
+                g_exclusive = False  # a hook may keep what it saw
             if found is not None and t in found:
                 found[t] = g
             node = t._node
             if node is None:
                 if found is None and g is not None:
-                    _store_grad(t, g, tensors)
+                    _store_grad(t, g, tensors, g_exclusive)
                 continue
             inputs = node.inputs
             if g is not None:
                 rules = node.rules
                 args = inputs if tensors else node.vals
                 out = t if tensors else t._data
+                given = None  # memory of g given to an operand already (see _exclusive)
             for i in node.needs:
                 parent = inputs[i]
                 if g is not None and rules[i] is not None:
@@ -199,7 +240,14 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                         if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
                             gi = gi.astype(pdata.dtype)
                         before = get_adjoint(parent)
-                        adjoint[parent] = gi if before is None else before + gi
+                        if before is not None:
+                            gi = before + gi
+                        adjoint[parent] = gi
+                        if gi.size >= large and not tensors:
+                            if given is None:
+                                given = []
+                            if before is not None or _exclusive(gi, g, g_exclusive, out, args, given):
+                                exclusive.add(parent)
                 count = consumers[parent] - 1
                 consumers[parent] = count
                 if not count:

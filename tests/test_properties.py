@@ -673,6 +673,53 @@ def test_gradients_never_alias_each_other_the_seed_or_an_input(graph, dtype, dat
     _all_arrays_independent({"x.grad": x.grad.numpy(), "y.grad": y.grad.numpy(), "seed": g})
 
 
+@ad.op
+def _passes_g(x):
+    return x * 1.0, lambda g, out, x: g  # its gradient is the incoming gradient itself
+
+
+@ad.op
+def _returns_out(x):
+    return x.copy(), lambda g, out, x: out * 0.0 + out  # a new array, but computed from out
+
+
+LARGE_GRAPHS = {
+    **GRAPHS,
+    "x @ y.T (a leaf's transpose)": lambda x, y: x @ y.T,
+    "passes g twice": lambda x, y: _passes_g(x) + _passes_g(y),
+    "returns out": lambda x, y: _returns_out(x) * y,
+    "x.T + y.T": lambda x, y: x.T + y.T,
+    "concatenate([x.T, y.T])": lambda x, y: ad.concatenate([x.T, y.T]),
+}
+
+
+@pytest.mark.parametrize("graph", LARGE_GRAPHS)
+def test_large_gradients_never_alias_anything(graph):
+    # large gradients that only the sweep holds are stored without a copy: check that
+    # nothing else ever shares their memory
+    rng = np.random.default_rng(0)
+    x = ad.tensor(rng.uniform(0.5, 2.0, (64, 80)), requires_grad=True)
+    y = ad.tensor(rng.uniform(0.5, 2.0, (64, 80)), requires_grad=True)
+    out = LARGE_GRAPHS[graph](x, y)
+    seed = rng.standard_normal(out.shape)
+    seen = []
+    out.register_hook(lambda g: seen.append(g.numpy()))
+    out.retain_grad()
+    out.backward(seed, retain_graph=True)
+    arrays = {"x.grad": x.grad.numpy(), "y.grad": y.grad.numpy(), "seed": seed, "x": x.numpy(),
+              "y": y.numpy(), "out": out.numpy(), "out.grad": out.grad.numpy()}
+    _all_arrays_independent(arrays)
+    for name in ("x.grad", "y.grad"):  # a hook sees out's gradient (the seed), never a stored one
+        assert not np.shares_memory(arrays[name], seen[0]), name
+    x_grad, y_grad = x.grad.numpy().copy(), y.grad.numpy().copy()
+    x.grad.numpy()[...] = 5.0
+    y.grad.numpy()[...] = 7.0
+    x.grad = y.grad = None
+    out.backward(seed)  # the retained graph gives the same gradients again
+    np.testing.assert_array_equal(x.grad.numpy(), x_grad)
+    np.testing.assert_array_equal(y.grad.numpy(), y_grad)
+
+
 def test_backward_of_a_leaf_itself_copies_the_seed():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     g = np.array([3.0, 4.0])

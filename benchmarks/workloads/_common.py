@@ -71,6 +71,51 @@ def torch_grads(linears) -> tuple[np.ndarray, ...]:
     return tuple(g for layer in linears for g in (layer.weight.grad.numpy().T, layer.bias.grad.numpy()))
 
 
+def mlp_forward(params, x, relu):
+    """The MLP of :func:`mlp_weights` on ``x``, for engines whose arrays have ``@`` and ``+``.
+
+    ``params`` is ``[W1, b1, W2, b2, ...]`` in that engine's arrays (jax, autograd, mygrad);
+    ``relu`` is its ReLU, applied between layers.
+    """
+    for i in range(0, len(params) - 2, 2):
+        x = relu(x @ params[i] + params[i + 1])
+    return x @ params[-2] + params[-1]
+
+
+def tinygrad_mlp(weights: list[np.ndarray]):
+    """tinygrad ``nn.Linear`` layers holding ``weights`` (as their transposes, in the arrays' dtype)."""
+    from tinygrad import Tensor, nn
+
+    layers = []
+    for W, b in zip(weights[::2], weights[1::2], strict=True):
+        layer = nn.Linear(*W.shape)
+        layer.weight, layer.bias = Tensor(W.T.copy()), Tensor(b.copy())
+        layers.append(layer)
+    return layers
+
+
+def tinygrad_forward(layers, x):
+    """:func:`tinygrad_mlp`'s layers on ``x``, ReLU between them."""
+    for layer in layers[:-1]:
+        x = layer(x).relu()
+    return layers[-1](x)
+
+
+def tinygrad_train_step(optimizer, layers) -> tuple[np.ndarray, ...]:
+    """Realise the gradients and ``optimizer``'s update together; the gradients as :func:`our_grads` has them.
+
+    tinygrad is lazy: nothing is computed until realised. The gradients are realised
+    with the update (as tinygrad's own examples do, ``loss.realize(*opt.schedule_step())``),
+    not after it, which would recompute them from the updated weights.
+    """
+    from tinygrad import Context, Tensor
+
+    grads = [t.grad for layer in layers for t in (layer.weight, layer.bias)]
+    with Context(TRAINING=1):
+        Tensor.realize(*grads, *optimizer.schedule_step())
+    return tuple(g.numpy().T if g.ndim == 2 else g.numpy() for g in grads)
+
+
 def rosenbrock_point(n: int) -> tuple[np.ndarray, np.ndarray]:
     """A point and a direction in n dimensions, away from the minimum."""
     rng = np.random.default_rng(0)

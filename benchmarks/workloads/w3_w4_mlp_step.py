@@ -13,7 +13,17 @@ import functools
 import numpy as np
 
 from ..registry import Goal, Workload, register
-from ._common import mlp_weights, our_grads, our_mlp, torch_grads, torch_mlp
+from ._common import (
+    mlp_forward,
+    mlp_weights,
+    our_grads,
+    our_mlp,
+    tinygrad_forward,
+    tinygrad_mlp,
+    tinygrad_train_step,
+    torch_grads,
+    torch_mlp,
+)
 
 LR = 0.01
 W3_SIZES = [784, 512, 512, 10]
@@ -125,5 +135,126 @@ def torch_step(sizes: list[int], batch: int):
         grads = torch_grads(linears)
         optimizer.step()
         return grads
+
+    return step
+
+
+def _jax_loss(X, labels):
+    """Mean softmax cross-entropy of the MLP as a function of the parameters, in jax.numpy."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params):
+        log_p = jax.nn.log_softmax(mlp_forward(params, X, jax.nn.relu))
+        return -jnp.take_along_axis(log_p, labels[:, None], axis=1).mean()
+
+    return loss
+
+
+@both("jax")
+def jax_step(sizes: list[int], batch: int):
+    """JAX eager: ``jax.grad`` of the loss over the parameter list, then a plain SGD update; float32.
+
+    The step blocks on the gradients (converted to numpy) and on the updated parameters.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    X, labels = data(sizes, batch)
+    params = [jnp.asarray(p) for p in mlp_weights(sizes, np.float32)]
+    grad = jax.grad(_jax_loss(jnp.asarray(X), jnp.asarray(labels)))
+
+    def step():
+        nonlocal params
+        grads = grad(params)
+        params = jax.block_until_ready([p - LR * g for p, g in zip(params, grads, strict=True)])
+        return tuple(np.asarray(g) for g in grads)
+
+    return step
+
+
+@both("jax-jit")
+def jax_jit_step(sizes: list[int], batch: int):
+    """The same step (gradients and update) as one ``jax.jit`` function; float32."""
+    import jax
+    import jax.numpy as jnp
+
+    X, labels = data(sizes, batch)
+    params = [jnp.asarray(p) for p in mlp_weights(sizes, np.float32)]
+    loss = _jax_loss(jnp.asarray(X), jnp.asarray(labels))
+
+    @jax.jit
+    def update(params):
+        grads = jax.grad(loss)(params)
+        return [p - LR * g for p, g in zip(params, grads, strict=True)], grads
+
+    def step():
+        nonlocal params
+        params, grads = update(params)
+        jax.block_until_ready(params)
+        return tuple(np.asarray(g) for g in grads)
+
+    return step
+
+
+@both("autograd")
+def autograd_step(sizes: list[int], batch: int):
+    """HIPS autograd: ``autograd.grad`` of the loss (with autograd.scipy's logsumexp), plain SGD."""
+    import autograd
+    import autograd.numpy as anp
+    from autograd.scipy.special import logsumexp
+
+    X, labels = data(sizes, batch)
+    params = mlp_weights(sizes, np.float32)
+    rows = np.arange(batch)
+
+    def loss(params):
+        logits = mlp_forward(params, X, lambda h: anp.maximum(h, 0.0))
+        log_p = logits - logsumexp(logits, axis=1, keepdims=True)
+        return -anp.mean(log_p[rows, labels])
+
+    grad = autograd.grad(loss)
+
+    def step():
+        nonlocal params
+        grads = grad(params)
+        params = [p - LR * g for p, g in zip(params, grads, strict=True)]
+        return tuple(grads)
+
+    return step
+
+
+@both("mygrad")
+def mygrad_step(sizes: list[int], batch: int):
+    """MyGrad: ``mygrad.nnet.relu`` and ``softmax_crossentropy``; an in-place SGD update of each ``.data``."""
+    import mygrad as mg
+
+    X, labels = data(sizes, batch)
+    params = [mg.tensor(p) for p in mlp_weights(sizes, np.float32)]
+
+    def step():
+        mg.nnet.softmax_crossentropy(mlp_forward(params, X, mg.nnet.relu), labels).backward()
+        grads = tuple(p.grad for p in params)
+        for p in params:
+            p.data -= LR * p.grad
+        return grads
+
+    return step
+
+
+@both("tinygrad")
+def tinygrad_step(sizes: list[int], batch: int):
+    """tinygrad: ``nn.Linear`` layers, ``sparse_categorical_crossentropy``, ``nn.optim.SGD``; float32."""
+    from tinygrad import Tensor, nn
+
+    X, labels = data(sizes, batch)
+    layers = tinygrad_mlp(mlp_weights(sizes, np.float32))
+    optimizer = nn.optim.SGD([t for layer in layers for t in (layer.weight, layer.bias)], lr=LR)
+    Xt, target = Tensor(X), Tensor(labels)
+
+    def step():
+        optimizer.zero_grad()
+        tinygrad_forward(layers, Xt).sparse_categorical_crossentropy(target).backward()
+        return tinygrad_train_step(optimizer, layers)
 
     return step

@@ -126,3 +126,69 @@ def w5v_torch(n: int):
         return (Hv.numpy(),)
 
     return step
+
+
+@W5h.implementation("jax")
+def w5h_jax(n: int):
+    """JAX eager ``jax.hessian`` (forward over reverse, vmapped over the n directions); float64."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(rosenbrock_point(n)[0])
+    hessian = jax.hessian(rosenbrock)
+    return lambda: (np.asarray(hessian(x)),)
+
+
+@W5h.implementation("jax-jit")
+def w5h_jax_jit(n: int):
+    """``jax.jit(jax.hessian(f))``; float64."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(rosenbrock_point(n)[0])
+    hessian = jax.jit(jax.hessian(rosenbrock))
+    return lambda: (np.asarray(hessian(x)),)
+
+
+@W5h.implementation("autograd")
+def w5h_autograd(n: int):
+    """``autograd.hessian``: the Jacobian of the gradient, reverse over reverse, a backward sweep per row."""
+    import autograd
+
+    x = rosenbrock_point(n)[0]
+    hessian = autograd.hessian(rosenbrock)
+    return lambda: (hessian(x),)
+
+
+@W5v.implementation("jax")
+def w5v_jax(n: int):
+    """JAX eager: the jvp of ``jax.grad(f)`` along v (forward over reverse); float64."""
+    import jax
+    import jax.numpy as jnp
+
+    x0, v0 = rosenbrock_point(n)
+    x, v = jnp.asarray(x0), jnp.asarray(v0)
+    grad = jax.grad(rosenbrock)
+    return lambda: (np.asarray(jax.jvp(grad, (x,), (v,))[1]),)
+
+
+@W5v.implementation("jax-jit")
+def w5v_jax_jit(n: int):
+    """The same jvp of the gradient under ``jax.jit``; float64."""
+    import jax
+    import jax.numpy as jnp
+
+    x0, v0 = rosenbrock_point(n)
+    x, v = jnp.asarray(x0), jnp.asarray(v0)
+    hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(rosenbrock), (x,), (v,))[1])
+    return lambda: (np.asarray(hvp(x, v)),)
+
+
+@W5v.implementation("autograd")
+def w5v_autograd(n: int):
+    """``autograd.hessian_vector_product``: the gradient of ``grad(f)(x) · v``, reverse over reverse."""
+    import autograd
+
+    x, v = rosenbrock_point(n)
+    hvp = autograd.hessian_vector_product(rosenbrock)
+    return lambda: (hvp(x, v),)

@@ -8,6 +8,8 @@ for each node of a pending graph.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..registry import Goal, Workload, register
@@ -72,5 +74,65 @@ def w6_torch(n: int):
         x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
         chain(x, n).sum().backward()
         return (x.grad.numpy(),)
+
+    return step
+
+
+@W6.implementation("jax")
+def w6_jax(n: int):
+    """JAX eager: ``jax.grad`` of the chain, every op dispatched on its own; float64.
+
+    There is no ``jax-jit`` here: jit would unroll the Python loop into an XLA program
+    of 2N ops, whose compilation is the whole cost.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(X)
+    grad = jax.grad(lambda y: chain(y, n).sum())
+    return lambda: (np.asarray(grad(x)),)
+
+
+@W6.implementation("autograd")
+def w6_autograd(n: int):
+    """HIPS autograd: ``autograd.grad`` of the chain (its backward sort is iterative)."""
+    import autograd
+
+    grad = autograd.grad(lambda y: chain(y, n).sum())
+    return lambda: (grad(X),)
+
+
+@W6.implementation("mygrad")
+def w6_mygrad(n: int):
+    """MyGrad: a tensor, ``backward()``; memory guarding left on, as by default."""
+    import mygrad as mg
+
+    def step():
+        x = mg.tensor(X)
+        chain(x, n).sum().backward()
+        return (x.grad,)
+
+    return step
+
+
+@W6.implementation("micrograd")
+def w6_micrograd(n: int):
+    """micrograd: one scalar ``Value`` (W6's shape is (1,)), ``backward()``.
+
+    Each rep makes 4 Values (the constants 1.0001 and 0.0 become Values too) against the
+    2 nodes W6 counts. micrograd's ``backward`` sorts the graph with a recursive function,
+    one Python frame per node of depth (2 per rep), so this builder raises the recursion
+    limit to ``3 * n + 1000``: with Python's default of 1000, every N here fails with
+    RecursionError.
+    """
+    from micrograd.engine import Value
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3 * n + 1000))
+    start = float(X[0])
+
+    def step():
+        x = Value(start)
+        chain(x, n).backward()
+        return (np.array([x.grad]),)
 
     return step

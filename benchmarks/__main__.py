@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(default 3, 1 with --quick)")
     parser.add_argument("--timeout", type=float,
                         help="seconds a measuring process may take before it is stopped and reported "
-                             "(default 900, 120 with --quick)")
+                             "(default 900, 30 with --quick)")
     parser.add_argument("--out", metavar="DIR", help="where to write the results "
                                                      "(default benchmarks/results/)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
     if args.timeout is None:
-        args.timeout = 120.0 if args.quick else 900.0
+        args.timeout = 30.0 if args.quick else 900.0
     if min(args.threads, args.repeats, args.rounds) < 1 or args.timeout <= 0:
         parser.error("--threads, --repeats, --rounds and --timeout must be positive")
     pin_threads(args.threads)  # before numpy is first imported, here and in every measuring process

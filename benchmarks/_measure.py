@@ -10,7 +10,8 @@ it as the baseline, run once (timed apart: warm-up, and compilation for a jit) a
 compare the numbers with the numpy limit's (on a mismatch report it and time
 nothing); then a block of timed runs with the garbage collector on, as users run,
 until there are ``--repeats`` of them and ``--min-time`` seconds have passed; read
-the peak RSS; then as many runs with the collector off, which show its cost.
+the peak RSS; then, with ``--gc-off``, as many runs with the collector off, which
+show its cost.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def _reset_peak_rss() -> None:
         pass  # elsewhere the baseline is the peak of the setup
 
 
-def _mismatch(numbers, reference, rtol: float, atol: float) -> str | None:
-    """How ``numbers`` differ from the limit's ``reference``, or None if they agree."""
+def _mismatch(numbers, reference, rtol: float, atol: float, check: str = "elements") -> str | None:
+    """How ``numbers`` differ from the limit's ``reference``, or None if they agree (see Workload.check)."""
     import numpy as np
 
     if len(numbers) != len(reference):
@@ -61,6 +62,11 @@ def _mismatch(numbers, reference, rtol: float, atol: float) -> str | None:
         got = np.asarray(got)
         if got.shape != want.shape:
             return f"result {i} has shape {got.shape}, the numpy limit's has {want.shape}"
+        if check == "norm":
+            distance = np.linalg.norm(got.astype(np.float64) - want) / max(np.linalg.norm(want), 1e-300)
+            if not distance <= rtol:
+                return f"result {i} is {distance:.2g} from the limit's, relative in norm (rtol={rtol:g})"
+            continue
         wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
         if wrong.any():
             where = np.unravel_index(np.argmax(wrong), got.shape)
@@ -81,7 +87,8 @@ def _timed(step, repeats: int, min_time: float) -> list[float]:
 
 
 def measure(workload: str, implementation: str, size: int, threads: int, repeats: int,
-            min_time: float, reference: str | None = None, save: str | None = None) -> dict:
+            min_time: float, reference: str | None = None, save: str | None = None,
+            gc_off: bool = False) -> dict:
     """Check, then time one implementation of a workload at one size, in this process.
 
     Parameters
@@ -99,12 +106,14 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
         ``.npz`` file with the limit's numbers to check against.
     save : str, optional
         Write this implementation's numbers there (run for the limit itself).
+    gc_off : bool
+        Also time as many runs with the garbage collector off.
 
     Returns
     -------
     dict
-        ``first_s``, ``times_s`` (collector on), ``gc_off_times_s``, ``baseline_kb`` and
-        ``peak_kb``; or ``mismatch`` if the check failed.
+        ``first_s``, ``times_s`` (collector on), ``gc_off_times_s`` (empty unless asked),
+        ``baseline_kb`` and ``peak_kb``; or ``mismatch`` if the check failed.
     """
     import numpy as np
 
@@ -129,7 +138,7 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
     numbers = step()
     first_s = time.perf_counter() - t0
     if expected is not None:
-        error = _mismatch(numbers, expected, spec.rtol, spec.atol)
+        error = _mismatch(numbers, expected, spec.rtol, spec.atol, spec.check)
         if error:
             return {"mismatch": error}
     if save:
@@ -138,11 +147,13 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
 
     times = _timed(step, repeats, min_time)
     peak_kb = _peak_rss_kb()
-    gc.collect()
-    gc.disable()
-    gc_off = _timed(step, len(times), 0.0)
-    gc.enable()
-    return {"first_s": first_s, "times_s": times, "gc_off_times_s": gc_off,
+    off = []
+    if gc_off:
+        gc.collect()
+        gc.disable()
+        off = _timed(step, len(times), 0.0)
+        gc.enable()
+    return {"first_s": first_s, "times_s": times, "gc_off_times_s": off,
             "baseline_kb": baseline_kb, "peak_kb": peak_kb}
 
 
@@ -158,10 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-time", type=float, default=1.0)
     parser.add_argument("--reference", help="the limit's numbers (.npz) to check against")
     parser.add_argument("--save", help="write the numbers here (.npz)")
+    parser.add_argument("--gc-off", action="store_true", help="also time runs with the garbage collector off")
     args = parser.parse_args(argv)
     pin_threads(args.threads)
     result = measure(args.workload, args.implementation, args.size, args.threads, args.repeats,
-                     args.min_time, args.reference, args.save)
+                     args.min_time, args.reference, args.save, args.gc_off)
     print(json.dumps(result))
 
 

@@ -67,11 +67,13 @@ def _clang() -> str | None:
 class Peer:
     """An optional engine: ``module`` to import, ``dist`` to read the version of, ``setup(threads)``.
 
-    ``unusable()``, if given, says why an installed engine cannot run here (None if it can).
+    ``limits`` says how its threads are limited, for the report; ``unusable()``, if given,
+    says why an installed engine cannot run here (None if it can).
     """
 
     module: str
     dist: str
+    limits: str
     setup: Callable[[int], None] | None = None
     unusable: Callable[[], str | None] | None = None
 
@@ -89,10 +91,10 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
-    "torch": Peer("torch", "torch", _torch),
-    "jax": Peer("jax", "jax", _jax),
-    "autograd": Peer("autograd", "autograd"),
-    "mygrad": Peer("mygrad", "mygrad"),
-    "micrograd": Peer("micrograd", "micrograd"),
-    "tinygrad": Peer("tinygrad", "tinygrad", _tinygrad, _clang),
+    "torch": Peer("torch", "torch", "set_num_threads and set_num_interop_threads", _torch),
+    "jax": Peer("jax", "jax", "XLA_FLAGS and CPU affinity", _jax),
+    "autograd": Peer("autograd", "autograd", "numpy's pools"),
+    "mygrad": Peer("mygrad", "mygrad", "numpy's pools"),
+    "micrograd": Peer("micrograd", "micrograd", "pure Python"),
+    "tinygrad": Peer("tinygrad", "tinygrad", "NUM_CPU_THREADS", _tinygrad, _clang),
 }

@@ -93,6 +93,11 @@ class Workload:
         Report peak memory per node beside time (needs ``nodes``).
     rtol, atol : float
         Tolerance of the check against the limit's numbers.
+    check : {"elements", "norm"}
+        Compare element by element (``np.isclose``), or each result by its relative
+        distance ``‖got - limit‖ / ‖limit‖ ≤ rtol``: for float32 networks, where a
+        pre-activation within rounding of 0 may fall on either side of a ReLU in two
+        correct programs that sum in different orders, and change a few elements.
     """
 
     key: str
@@ -107,6 +112,7 @@ class Workload:
     memory: bool = False
     rtol: float = 1e-9
     atol: float = 0.0
+    check: str = "elements"
     implementations: dict[str, Builder] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -139,8 +139,9 @@ def _record(workload: Workload, size: int, implementation: str, outcome: dict) -
         status="ok", first_s=outcome["first_s"], times_s=outcome["times_s"],
         gc_off_times_s=outcome["gc_off_times_s"], time=statistics.median(figures),
         time_range=[min(figures), max(figures)],
-        gc_off=workload.figure(statistics.median(outcome["gc_off_times_s"]), size),
     )
+    if outcome["gc_off_times_s"]:
+        record["gc_off"] = workload.figure(statistics.median(outcome["gc_off_times_s"]), size)
     if workload.memory:
         record["kb_per_node"] = outcome["memory_kb"] / workload.nodes(size)
     return record
@@ -201,7 +202,7 @@ def _memory_cell(record: dict) -> str:
 
 
 def _gc_cell(record: dict | None) -> str:
-    if record is None or record["status"] != "ok":
+    if record is None or "gc_off" not in record:
         return ""
     return f"{(record['time'] - record['gc_off']) / record['time']:+.0%}"
 
@@ -266,15 +267,15 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 def notes(records: list[dict]) -> list[str]:
-    """What the table cannot say: reasons for failures, errors and timeouts, and compile times."""
+    """What the table cannot say: reasons for failures, errors and timeouts, and long first calls."""
     lines = []
     for r in records:
         size = f"{WORKLOADS[r['workload']].size_name}={_size_text(r['size'])}"
         where = f"{r['workload']} {size} {r['implementation']}"
         if r["status"] in ("failed", "error", "timeout"):
             lines.append(f"{r['status'].upper()}: {where}: {r['reason']}")
-        elif r["status"] == "ok" and r["implementation"].endswith("-jit"):
-            lines.append(f"compile: {where}: first call {r['first_s']:.2f} s (compilation), not in its times")
+        elif r["status"] == "ok" and r["first_s"] > max(1.0, 5 * statistics.median(r["times_s"])):
+            lines.append(f"first call: {where}: {r['first_s']:.2f} s (compilation or warm-up), not timed")
     return lines
 
 
@@ -322,7 +323,8 @@ def _summary(report: dict) -> list[str]:
         f"machine: {m['platform']}; {m['cpu']}; {m['cpu_count']} CPUs ({m['cpus_usable']} usable); "
         f"load average {m['load_average']:.2f} at the start",
         f"software: Python {m['python']}, numpy {m['numpy']} ({m['blas']}), autodiff {m['autodiff']}",
-        f"threads: {', '.join(f'{v}={threads}' for v in THREAD_VARIABLES)}; peers' pools {threads}",
+        f"threads: {', '.join(f'{v}={threads}' for v in THREAD_VARIABLES)}; peers' pools {threads} "
+        f"({'; '.join(f'{name}: {peer.limits}' for name, peer in PEERS.items())})",
         f"peers: {', '.join(peers) or 'none'}",
         f"method: {report['method']}",
     ]
@@ -361,10 +363,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "method": (f"a fresh process per measurement, {args.rounds} round(s) taking turns; in each: setup, "
                    "gc.freeze(), one run apart (warm-up or compilation) whose numbers are checked against "
                    f"the limit's, then ≥ {repeats} timed runs and ≥ {min_time:g} s with the garbage "
-                   "collector on, then as many with it off (time.perf_counter); cells are the median over "
-                   "all rounds' runs with the collector on, ratios are of medians; memory is the peak RSS "
-                   "above the RSS before the first run (Linux: VmHWM reset after setup, elsewhere "
-                   "ru_maxrss), the median over rounds"),
+                   "collector on (time.perf_counter), and for ours as many with it off; cells are the median "
+                   "over all rounds' runs with the collector on, ratios are of medians; memory is the peak "
+                   "RSS above the RSS before the first run (Linux: VmHWM reset after setup, elsewhere "
+                   "ru_maxrss), the median over rounds; an implementation that timed out or crashed at a "
+                   f"size is not run at larger ones; a process is stopped after {args.timeout:g} s"),
     }
     print("\n".join(_summary(report)) + "\n", flush=True)
 
@@ -380,6 +383,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     total = args.rounds * sum(len(names) for *_, names in plan)
     records = []
     # a bar on a terminal; none in a log (disable=None), where the table follows anyway
+    stopped: dict = {}  # (workload, implementation) -> why it is not run at larger sizes
     with tqdm(total=total, unit="run", file=sys.stderr, disable=None if args.progress else True,
               dynamic_ncols=True) as bar:
         for workload, size, names in plan:
@@ -390,8 +394,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                     for name in names:
                         bar.set_description(f"{workload.key} {workload.size_name}={_size_text(size)} {name}")
                         done = outcomes[name]
+                        options = ("--gc-off",) if name == "ours" else ()
                         if done and "times_s" not in done[-1]:
                             outcome = None  # failed in an earlier round: not run again
+                        elif (workload.key, name) in stopped:
+                            outcome = stopped[workload.key, name]
                         elif name == "limit":
                             option = ("--save", reference) if round_ == 0 else ()
                             outcome = _run_child(workload, name, size, args, repeats, min_time, *option)
@@ -399,11 +406,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                             outcome = {"skipped": "no reference: the numpy limit failed"}
                         elif "limit" in outcomes:
                             outcome = _run_child(workload, name, size, args, repeats, min_time,
-                                                 "--reference", reference)
+                                                 "--reference", reference, *options)
                         else:
-                            outcome = _run_child(workload, name, size, args, repeats, min_time)
+                            outcome = _run_child(workload, name, size, args, repeats, min_time, *options)
                         if outcome is not None:
                             done.append(outcome)
+                            for key in ("timeout", "crash"):
+                                if key in outcome and (workload.key, name) not in stopped:
+                                    at = f"{workload.size_name}={_size_text(size)}"
+                                    stopped[workload.key, name] = {key: f"not run: {key} at {at}"}
                         bar.update()
             measured = [_record(workload, size, name, _merge(outcomes[name])) for name in names]
             limit = next((r for r in measured if r["implementation"] == "limit"), None)

@@ -38,7 +38,7 @@ W3 = register(Workload(
     quick_sizes=(128,),
     unit="ms",
     goals=(Goal("ratio", 1.05),),
-    rtol=1e-3, atol=1e-6,
+    rtol=5e-3, check="norm",  # float32: see Workload.check; a wrong gradient is off by O(1)
 ))
 
 W4 = register(Workload(
@@ -50,7 +50,7 @@ W4 = register(Workload(
     quick_sizes=(16,),
     unit="ms",
     goals=(Goal("ratio", 1.02),),
-    rtol=1e-3, atol=1e-6,
+    rtol=5e-3, check="norm",  # float32: see Workload.check; a wrong gradient is off by O(1)
 ))
 
 SIZES = {"W3": W3_SIZES, "W4": W4_SIZES}
@@ -84,7 +84,8 @@ def limit(sizes: list[int], batch: int):
             outs.append(np.maximum(outs[-1] @ params[i] + params[i + 1], 0))
         logits = outs[-1] @ params[-2] + params[-1]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        delta = e / e.sum(axis=1, keepdims=True)  # softmax; the loss is mean(-log softmax[label])
+        delta = e / e.sum(axis=1, keepdims=True)  # softmax
+        loss = -np.log(delta[rows, labels]).mean()  # noqa: F841  (computed as a step computes it)
         delta[rows, labels] -= 1
         delta /= batch
         grads = [None] * len(params)

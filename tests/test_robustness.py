@@ -7,11 +7,13 @@ import sys
 import weakref
 
 import numpy as np
+import pytest
 
 import autodiff as ad
 from autodiff.tensor import Tensor
 
 
+@pytest.mark.slow  # 20 s: CI runs it with the other slow checks (pytest -m slow)
 def test_a_million_op_chain_goes_forward_and_backward_without_recursion():
     x = ad.tensor([1.0], requires_grad=True)
     y = x

@@ -13,8 +13,8 @@ adjoint over its consumers (the chain rule run backwards).
 """
 
 from .backward import gradients
-from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (

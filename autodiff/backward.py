@@ -53,7 +53,7 @@ def _unbroadcast(g, shape: tuple, node: Node, index: int, out_ndim: int):
     """
     lead = g.ndim - len(shape)
     if lead < 0 or g.ndim > max(out_ndim, len(shape)) or any(
-            s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
+            s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:], strict=True)):
         raise ValueError(
             f"the rule of op '{node.op}' returned a gradient of shape {g.shape} for operand "
             f"{index}, which has shape {shape}; a rule must return its operand's shape "
@@ -176,7 +176,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 
     adjoint: dict[Tensor, Any] = {}
     ready = []
-    for root, seed in zip(roots, seeds):
+    for root, seed in zip(roots, seeds, strict=True):
         if root in adjoint:
             adjoint[root] = adjoint[root] + seed
         else:
@@ -333,7 +333,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"input {i} does not require grad, so it has no gradient")
     roots, seeds = [], []
-    for out, seed in zip(outputs, grad_outputs):
+    for out, seed in zip(outputs, grad_outputs, strict=True):
         if out.requires_grad:
             roots.append(out)
             seeds.append(_seed(out, seed, create_graph))

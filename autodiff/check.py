@@ -187,7 +187,7 @@ def shape_sets(case: Case, seed: int | None = None) -> list:
 def inputs_for(case: Case, shapes, seed: int) -> tuple:
     """Tensors for one run of ``case``: each operand drawn from its domain."""
     rng = np.random.default_rng(seed)
-    return tuple(ad.tensor(domain(rng, shape), requires_grad=True) for domain, shape in zip(case.domains, shapes))
+    return tuple(ad.tensor(domain(rng, shape), requires_grad=True) for domain, shape in zip(case.domains, shapes, strict=True))
 
 
 MODES = ("rev", "fwd", "2nd")
@@ -222,15 +222,15 @@ def check_case(case: Case, seed: int = 0, atol: float = 1e-6, rtol: float = 1e-5
             return np.asarray(case.fn(*[ad.tensor(a) for a in arrays]))
 
         for k, x in enumerate(xs):
-            numeric = numeric_jacobian(lambda v: values(*xs[:k], v, *xs[k + 1:]), x)
+            numeric = numeric_jacobian(lambda v, k=k, xs=xs: values(*xs[:k], v, *xs[k + 1:]), x)
             for mode in ("rev", "fwd"):
                 compare(mode, ad.jacobian(case.fn, argnums=argnums, mode=mode)(*xs)[k], numeric)
         if case.second_order:
             u = np.random.default_rng(seed).standard_normal(values(*xs).shape)
             ends = np.cumsum([x.size for x in xs])
 
-            def projection(z):  # every operand's values, one after another in z
-                parts = [z[end - x.size:end].reshape(x.shape) for x, end in zip(xs, ends)]
+            def projection(z, xs=xs, ends=ends, u=u):  # every operand's values, one after another in z
+                parts = [z[end - x.size:end].reshape(x.shape) for x, end in zip(xs, ends, strict=True)]
                 return (case.fn(*parts) * u).sum()
 
             z = np.concatenate([x.ravel() for x in xs])

@@ -85,7 +85,7 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     active = _differentiable(inputs)
     values = []
-    for i, (x, on) in enumerate(zip(inputs, active)):
+    for i, (x, on) in enumerate(zip(inputs, active, strict=True)):
         arr = np.asarray(x._data if isinstance(x, Tensor) else x)
         if on and arr.dtype != np.float64:
             warnings.warn(
@@ -98,24 +98,24 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
 
     def evaluate(vals) -> np.ndarray:
         # inputs require grad here too: f may itself differentiate (as in gradgradcheck)
-        args = [_wrap(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active)]
+        args = [_wrap(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active, strict=True)]
         return _flat(f(*args))._data
 
     # analytic: vᵀJ for each output cotangent v (nodes remember their lines for the localiser)
-    leaves = [_wrap(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active)]
+    leaves = [_wrap(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active, strict=True)]
     with trace_ops():
         out = _flat(f(*leaves))
     m = out.size
     cotangents = list(np.eye(m)) if m <= max_full else [_unit(rng, m) for _ in range(projections)]
-    wrt = [t for t, on in zip(leaves, active) if on]
+    wrt = [t for t, on in zip(leaves, active, strict=True) if on]
     analytic = []
     for v in cotangents:
         if out.requires_grad and wrt:
             grads = gradients(out, wrt, grad_outputs=_wrap(v), retain_graph=True, allow_unused=True)
         else:
             grads = [None] * len(wrt)
-        analytic.append([np.zeros_like(t._data) if g is None else g._data for g, t in zip(grads, wrt)])
-        for g, t in zip(grads, wrt):
+        analytic.append([np.zeros_like(t._data) if g is None else g._data for g, t in zip(grads, wrt, strict=True)])
+        for g, t in zip(grads, wrt, strict=True):
             if g is not None and (g.shape != t.shape or g.dtype != t.dtype):
                 raise GradcheckError(f"gradient of shape {g.shape}, dtype {g.dtype} for an input of shape {t.shape}, dtype {t.dtype}")
 
@@ -177,12 +177,12 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
     """Forward mode against reverse mode and finite differences along random u, v."""
     from .functional import _ForwardSweep
 
-    directions = [_unit(rng, v.size).reshape(v.shape) if on else None for v, on in zip(values, active)]
+    directions = [_unit(rng, v.size).reshape(v.shape) if on else None for v, on in zip(values, active, strict=True)]
     u = _unit(rng, out.size)
     try:
         with _ForwardSweep() as token:
             args = []
-            for v, x, on, d in zip(values, inputs, active, directions):
+            for v, x, on, d in zip(values, inputs, active, directions, strict=True):
                 if on:
                     x = _wrap(v.copy()).requires_grad_()
                     x._tangent = (token, d)
@@ -200,9 +200,9 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
     grads = gradients(out, wrt, grad_outputs=_wrap(u), retain_graph=True, allow_unused=True) if out.requires_grad \
         else [None] * len(wrt)
     active_directions = [d for d in directions if d is not None]
-    reverse = float(sum(np.sum(g._data * d) for g, d in zip(grads, active_directions) if g is not None))
-    plus = [v + eps * d if d is not None else v for v, d in zip(values, directions)]
-    minus = [v - eps * d if d is not None else v for v, d in zip(values, directions)]
+    reverse = float(sum(np.sum(g._data * d) for g, d in zip(grads, active_directions, strict=True) if g is not None))
+    plus = [v + eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
+    minus = [v - eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     numeric = float(u @ (evaluate(plus) - evaluate(minus))) / (2 * eps)
     tolerance = atol + rtol * abs(numeric)
     if abs(forward - numeric) > tolerance or abs(reverse - numeric) > tolerance:
@@ -230,7 +230,7 @@ def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.
                 gi = _unbroadcast(gi, x.shape, node, i, t.ndim)
             analytic = float(np.sum(gi * w))
 
-            def local(value, i=i):
+            def local(value, i=i, vals=vals, site=site):
                 args = list(vals)
                 args[i] = value
                 with no_grad():
@@ -329,7 +329,7 @@ def gradgradcheck(f: Callable, inputs: Any, grad_outputs: Any = None, eps: float
     if grad_outputs is None:
         with no_grad():
             probe = [_wrap(np.asarray(x._data if isinstance(x, Tensor) else x, dtype=np.float64))
-                     if on else x for x, on in zip(inputs, active)]
+                     if on else x for x, on in zip(inputs, active, strict=True)]
             shape = _flat(f(*probe)).shape
         grad_outputs = np.random.default_rng(seed).standard_normal(shape)
     n = len(inputs)
@@ -337,11 +337,11 @@ def gradgradcheck(f: Callable, inputs: Any, grad_outputs: Any = None, eps: float
     def first_derivative(*args):
         xs, v = args[:n], args[n]
         out = _flat(f(*xs))
-        wrt = [x for x, on in zip(xs, active) if on]
+        wrt = [x for x, on in zip(xs, active, strict=True) if on]
         if not out.requires_grad:
             return tuple(_wrap(np.zeros(x.shape)) for x in wrt)
         grads = gradients(out, wrt, grad_outputs=v, create_graph=True, allow_unused=True)
-        return tuple(_wrap(np.zeros(x.shape)) if g is None else g for g, x in zip(grads, wrt))
+        return tuple(_wrap(np.zeros(x.shape)) if g is None else g for g, x in zip(grads, wrt, strict=True))
 
     v = Tensor(np.asarray(grad_outputs, dtype=np.float64).reshape(-1), requires_grad=True)
     return gradcheck(first_derivative, (*inputs, v), eps=eps, atol=atol, rtol=rtol, seed=seed, **kwargs)

@@ -69,7 +69,7 @@ def _expand(g, shape: tuple):
     """
     if type(g) is not np.ndarray or not g.flags.c_contiguous:
         return np.broadcast_to(g, shape)
-    strides = tuple(0 if n == 1 else stride for n, stride in zip(g.shape, g.strides))
+    strides = tuple(0 if n == 1 else stride for n, stride in zip(g.shape, g.strides, strict=True))
     view = np.ndarray(shape, g.dtype, g, 0, strides)
     view.flags.writeable = False
     return view
@@ -657,7 +657,7 @@ def _concatenate(*xs, axis=0):
     lengths = [np.shape(x)[ax] for x in xs]
     ends = np.cumsum(lengths)
     rules, tangents = [], []
-    for k, (start, end) in enumerate(zip(ends - lengths, ends)):
+    for k, (start, end) in enumerate(zip(ends - lengths, ends, strict=True)):
         part = (slice(None),) * ax + (slice(int(start), int(end)),)
         rules.append(lambda g, out, *xs, part=part: g[part])
         tangents.append(lambda t, out, *xs, part=part, k=k:
@@ -695,7 +695,7 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     else:
         bounds = [0, *indices_or_sections, n]
     lead = (slice(None),) * axis
-    return [x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 @op(saves=None, tangents=True, batched=True)
@@ -704,7 +704,7 @@ def pad(x, /, pad_width, mode: str = "constant", constant_values=0):
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
-    inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x)))
+    inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x), strict=True))
     return (np.pad(x, pad_width, mode="constant", constant_values=constant_values), lambda g, out, x: g[inner],
             lambda t, out, x: np.pad(t, [(0, 0)] * (t.ndim - x.ndim) + widths.tolist()))
 
@@ -725,7 +725,7 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
             widest = builtins.max(widest, width)
     ell = "".join(spare[:widest])
     terms = [t.replace("...", ell[widest - (len(s) - (len(t) - 3)):]) if "..." in t else t
-             for t, s in zip(terms, shapes)]
+             for t, s in zip(terms, shapes, strict=True)]
     if not arrow:
         letters = "".join(terms)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
@@ -737,7 +737,7 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
 @op(name="einsum", saves="inputs", tangents=True, batched=True)
 def _einsum(*xs, subscripts):
     terms, out_term = _einsum_parse(subscripts, [np.shape(x) for x in xs])
-    sizes = {c: s for t, x in zip(terms, xs) for c, s in zip(t, np.shape(x))}
+    sizes = {c: s for t, x in zip(terms, xs, strict=True) for c, s in zip(t, np.shape(x), strict=True)}
     used = "".join(terms) + out_term
 
     def rule_for(k):
@@ -885,7 +885,7 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
             "autodiff; build it from the ops that have one, define it with @ad.op, or apply it to "
             "t.detach() if no gradient should flow"
         )
-    result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values)))
+    result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values, strict=True)))
     if isinstance(result, tuple):
         return tuple(_wrap(np.asarray(r)) for r in result)
     return _wrap(np.asarray(result))
@@ -923,7 +923,7 @@ def _array_function(func, args, kwargs):
             "one, define it with @ad.op, or call it on t.detach() / np.asarray(t) if no gradient "
             "should flow"
         )
-    return func(*values, **dict(zip(kwargs, kw_values)))
+    return func(*values, **dict(zip(kwargs, kw_values, strict=True)))
 
 
 # ------------------------------------------------ Tensor operators and methods

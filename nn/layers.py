@@ -207,7 +207,7 @@ class MLP(Module):
             init = "he_uniform" if relu_family else "xavier_uniform"
         self.sizes = list(sizes)
         self.layers = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             self.layers.append(Linear(fan_in, fan_out, bias=bias, init=init, bias_init="zeros", rng=rng, dtype=dtype))
             if i < len(sizes) - 2:
                 self.layers.append(_activation(activation))

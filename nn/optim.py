@@ -35,7 +35,7 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient."""
         with ad.no_grad():
-            for p, state in zip(self.params, self.state):
+            for p, state in zip(self.params, self.state, strict=True):
                 if p.grad is not None:
                     p -= self._update(p.numpy(), p.grad.numpy(), state)
 

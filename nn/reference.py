@@ -44,7 +44,7 @@ def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.n
     Returns ``nets`` (net_1..net_L) and ``outs`` (o_0 = x, o_1..o_L).
     """
     nets, outs = [], [x]
-    for W, b, name in zip(weights, biases, activations):
+    for W, b, name in zip(weights, biases, activations, strict=True):
         net = W @ outs[-1] + b[:, None]
         nets.append(net)
         outs.append(ACTIVATIONS[name][0](net))

@@ -36,7 +36,7 @@ def test_engine_gradients_equal_the_handwritten_matrix_backprop(seed):
     weights = [layer.weight.numpy() for layer in model.linears]
     biases = [layer.bias.numpy() for layer in model.linears]
     grad_W, grad_b = nn.reference.gradients(weights, biases, X.T, reference_targets, activations, loss)
-    for layer, gW, gb in zip(model.linears, grad_W, grad_b):
+    for layer, gW, gb in zip(model.linears, grad_W, grad_b, strict=True):
         np.testing.assert_allclose(layer.weight.grad.numpy(), gW, rtol=0, atol=1e-12)
         np.testing.assert_allclose(layer.bias.grad.numpy(), gb, rtol=0, atol=1e-12)
 
@@ -103,7 +103,7 @@ def test_save_and_load_round_trip_exactly(tmp_path):
     nn.save(model, path)
     other = nn.MLP([3, 5, 2], rng=np.random.default_rng(1))
     nn.load(other, path)
-    for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
+    for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters(), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
 

@@ -57,5 +57,5 @@ def test_twenty_steps_match_pytorch(optimizer, loss):
         loss_t.backward()
         theirs.step()
     torch_params = [p.detach().numpy() for p in reference.parameters()]
-    for (name, p), q in zip(model.named_parameters(), torch_params):
+    for (name, p), q in zip(model.named_parameters(), torch_params, strict=True):
         np.testing.assert_allclose(p.numpy(), q, rtol=0, atol=1e-10, err_msg=name)

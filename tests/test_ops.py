@@ -13,7 +13,6 @@ import pytest
 import autodiff as ad
 from autodiff.check import CASES, inputs_for, shape_sets
 
-
 PARAMS = [
     pytest.param(case, shapes, id=f"{case.name}-{'-'.join(map(str, shapes))}")
     for case in CASES

@@ -41,7 +41,8 @@ def _check_finite(node: Node, index: int, g, gi, args) -> None:
         shapes = ", ".join(str(np.shape(a)) for a in args)
         raise FloatingPointError(
             f"the rule of op '{node.op}' made a non-finite gradient for operand {index} from finite values "
-            f"(operands of shapes {shapes}); the op was created at {where.line if where else 'an unknown line'}"
+            f"(operands of shapes {shapes}); the op was created at "
+            f"{where.line if where else 'an unknown line'}"
         )
 
 
@@ -101,7 +102,8 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
             if not create:
                 result = result._data if isinstance(result, Tensor) else np.asarray(result)
             if result.shape != t.shape:
-                raise ValueError(f"a hook returned a gradient of shape {result.shape} for a tensor of shape {t.shape}")
+                raise ValueError(f"a hook returned a gradient of shape {result.shape} "
+                                 f"for a tensor of shape {t.shape}")
             g = result
     return g
 

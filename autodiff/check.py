@@ -187,7 +187,8 @@ def shape_sets(case: Case, seed: int | None = None) -> list:
 def inputs_for(case: Case, shapes, seed: int) -> tuple:
     """Tensors for one run of ``case``: each operand drawn from its domain."""
     rng = np.random.default_rng(seed)
-    return tuple(ad.tensor(domain(rng, shape), requires_grad=True) for domain, shape in zip(case.domains, shapes, strict=True))
+    return tuple(ad.tensor(domain(rng, shape), requires_grad=True)
+                 for domain, shape in zip(case.domains, shapes, strict=True))
 
 
 MODES = ("rev", "fwd", "2nd")
@@ -256,7 +257,8 @@ def run(op: str | None = None, seed: int = 0, progress: bool = True) -> int:
     if not cases:
         print(f"no op matches {op!r}; ops: {', '.join(sorted({c.name.split('(')[0] for c in CASES}))}")
         return 2
-    rows = [check_case(case, seed) for case in tqdm(cases, desc="checking", disable=not progress, leave=False)]
+    rows = [check_case(case, seed)
+            for case in tqdm(cases, desc="checking", disable=not progress, leave=False)]
     width = max(len(r["op"]) for r in rows)
     heads = "".join(f"  {name + ' abs':>10} {name + ' rel':>8}" for name in ("rev", "fwd", "2nd"))
     print(f"{'op':<{width}}  runs  {'modes':<11}{heads}  result")

@@ -102,7 +102,8 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
         return _flat(f(*args))._data
 
     # analytic: vᵀJ for each output cotangent v (nodes remember their lines for the localiser)
-    leaves = [_wrap(v.copy()).requires_grad_() if on else x for v, x, on in zip(values, inputs, active, strict=True)]
+    leaves = [_wrap(v.copy()).requires_grad_() if on else x
+              for v, x, on in zip(values, inputs, active, strict=True)]
     with trace_ops():
         out = _flat(f(*leaves))
     m = out.size
@@ -114,10 +115,12 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
             grads = gradients(out, wrt, grad_outputs=_wrap(v), retain_graph=True, allow_unused=True)
         else:
             grads = [None] * len(wrt)
-        analytic.append([np.zeros_like(t._data) if g is None else g._data for g, t in zip(grads, wrt, strict=True)])
+        analytic.append([np.zeros_like(t._data) if g is None else g._data
+                         for g, t in zip(grads, wrt, strict=True)])
         for g, t in zip(grads, wrt, strict=True):
             if g is not None and (g.shape != t.shape or g.dtype != t.dtype):
-                raise GradcheckError(f"gradient of shape {g.shape}, dtype {g.dtype} for an input of shape {t.shape}, dtype {t.dtype}")
+                raise GradcheckError(f"gradient of shape {g.shape}, dtype {g.dtype} "
+                                     f"for an input of shape {t.shape}, dtype {t.dtype}")
 
     # numeric, input by input; compare
     worst = None
@@ -166,7 +169,8 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     if not raise_exception:
         return False
     culprit = _localize(out, eps, atol, rtol, rng)
-    raise GradcheckError(failure + (f"\nthe first op whose rule disagrees locally: {culprit}" if culprit else ""))
+    raise GradcheckError(failure + (f"\nthe first op whose rule disagrees locally: {culprit}"
+                                    if culprit else ""))
 
 
 class KinkWarning(UserWarning):
@@ -177,7 +181,8 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
     """Forward mode against reverse mode and finite differences along random u, v."""
     from .functional import _ForwardSweep
 
-    directions = [_unit(rng, v.size).reshape(v.shape) if on else None for v, on in zip(values, active, strict=True)]
+    directions = [_unit(rng, v.size).reshape(v.shape) if on else None
+                  for v, on in zip(values, active, strict=True)]
     u = _unit(rng, out.size)
     try:
         with _ForwardSweep() as token:
@@ -197,10 +202,11 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
         warnings.warn(f"gradcheck: forward mode not checked: {error}", stacklevel=3)
         return None
     forward = float(u @ Jv)
-    grads = gradients(out, wrt, grad_outputs=_wrap(u), retain_graph=True, allow_unused=True) if out.requires_grad \
-        else [None] * len(wrt)
+    grads = gradients(out, wrt, grad_outputs=_wrap(u), retain_graph=True, allow_unused=True) \
+        if out.requires_grad else [None] * len(wrt)
     active_directions = [d for d in directions if d is not None]
-    reverse = float(sum(np.sum(g._data * d) for g, d in zip(grads, active_directions, strict=True) if g is not None))
+    reverse = float(sum(np.sum(g._data * d)
+                        for g, d in zip(grads, active_directions, strict=True) if g is not None))
     plus = [v + eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     minus = [v - eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     numeric = float(u @ (evaluate(plus) - evaluate(minus))) / (2 * eps)
@@ -265,7 +271,8 @@ _KINKS = {
     "abs": lambda vals, out, site: np.abs(vals[0]).min(),
     "maximum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
     "minimum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
-    "clip": lambda vals, out, site: min(np.abs(np.subtract(vals[0], b)).min() for b in vals[1:] if b is not None),
+    "clip": lambda vals, out, site: min(np.abs(np.subtract(vals[0], b)).min()
+                                        for b in vals[1:] if b is not None),
     "max": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
     "min": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
 }
@@ -301,9 +308,11 @@ def numeric_jacobian(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) 
     for index in np.ndindex(x.shape):
         step = np.zeros_like(x)
         step[index] = eps
-        columns.append((np.asarray(f(x + step), dtype=np.float64) - np.asarray(f(x - step), dtype=np.float64)) / (2 * eps))
+        columns.append((np.asarray(f(x + step), dtype=np.float64)
+                        - np.asarray(f(x - step), dtype=np.float64)) / (2 * eps))
     out_shape = columns[0].shape if columns else np.shape(f(x))
-    return np.stack(columns, axis=-1).reshape(out_shape + x.shape) if columns else np.zeros(out_shape + x.shape)
+    return (np.stack(columns, axis=-1).reshape(out_shape + x.shape) if columns
+            else np.zeros(out_shape + x.shape))
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -689,7 +689,8 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     n = x.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
         if n % indices_or_sections:
-            raise ValueError(f"split: axis of length {n} does not divide into {indices_or_sections} equal parts")
+            raise ValueError(f"split: axis of length {n} does not divide into "
+                             f"{indices_or_sections} equal parts")
         step = n // indices_or_sections
         bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
     else:
@@ -705,7 +706,8 @@ def pad(x, /, pad_width, mode: str = "constant", constant_values=0):
         raise NotImplementedError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
     inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x), strict=True))
-    return (np.pad(x, pad_width, mode="constant", constant_values=constant_values), lambda g, out, x: g[inner],
+    return (np.pad(x, pad_width, mode="constant", constant_values=constant_values),
+            lambda g, out, x: g[inner],
             lambda t, out, x: np.pad(t, [(0, 0)] * (t.ndim - x.ndim) + widths.tolist()))
 
 
@@ -972,7 +974,7 @@ def _einsum_method(self, subscripts: str, *others):
     return einsum(subscripts, self, *others)
 
 
-_METHODS.update(ravel=flatten, pad=pad, where=_where_method, concatenate=_concatenate_method, stack=_stack_method,
-                einsum=_einsum_method)
+_METHODS.update(ravel=flatten, pad=pad, where=_where_method, concatenate=_concatenate_method,
+                stack=_stack_method, einsum=_einsum_method)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -531,7 +531,8 @@ def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple,
         if _mode.anomaly and not _finite(t._data) and all(_finite(v) for v in vals):
             bad = "nan" if np.isnan(t._data).any() else "-inf" if np.isneginf(t._data).any() else "inf"
             shapes = ", ".join(str(np.shape(v)) for v in vals)
-            raise FloatingPointError(f"op '{name}' made {bad} from finite operands of shapes {shapes}, at {site.line}")
+            raise FloatingPointError(f"op '{name}' made {bad} from finite operands "
+                                     f"of shapes {shapes}, at {site.line}")
 
 
 class NotBatched(Exception):
@@ -618,7 +619,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
 
     The decorated function receives its operands as numpy arrays (its
     positional-only parameters if it has any, else its leading parameters
-    without defaults, or all of ``*args``) and its options as they were passed, and returns ``(out, rules)``: the output array and one
+    without defaults, or all of ``*args``) and its options as they were passed,
+    and returns ``(out, rules)``: the output array and one
     rule per operand, ``rule(g, out, *operands)`` returning the gradient for that
     operand (``None`` if it has none). Rules use numpy functions and methods, so
     the same rule also runs on Tensors for higher-order derivatives. The engine

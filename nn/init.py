@@ -78,5 +78,6 @@ def get(init: str | Callable) -> Callable:
     if callable(init):
         return init
     if init not in INITIALISERS:
-        raise ValueError(f"unknown initialiser {init!r}; choose one of {sorted(INITIALISERS)} or pass a function")
+        raise ValueError(f"unknown initialiser {init!r}; choose one of {sorted(INITIALISERS)} "
+                         "or pass a function")
     return INITIALISERS[init]

@@ -203,12 +203,14 @@ class MLP(Module):
             raise ValueError(f"an MLP needs at least an input and an output size, got {list(sizes)}")
         rng = np.random.default_rng() if rng is None else rng
         if init is None:
-            relu_family = activation in ("relu", "leaky_relu", "gelu") or isinstance(activation, (ReLU, LeakyReLU, GELU))
+            relu_family = (activation in ("relu", "leaky_relu", "gelu")
+                           or isinstance(activation, (ReLU, LeakyReLU, GELU)))
             init = "he_uniform" if relu_family else "xavier_uniform"
         self.sizes = list(sizes)
         self.layers = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            self.layers.append(Linear(fan_in, fan_out, bias=bias, init=init, bias_init="zeros", rng=rng, dtype=dtype))
+            self.layers.append(Linear(fan_in, fan_out, bias=bias, init=init, bias_init="zeros", rng=rng,
+                                      dtype=dtype))
             if i < len(sizes) - 2:
                 self.layers.append(_activation(activation))
                 if dropout:

@@ -58,7 +58,8 @@ def _class_indices(logits, targets) -> np.ndarray:
             raise ValueError("cross_entropy: targets must be integer class indices")
         targets = targets.astype(np.int64)
     if targets.size and (targets.min() < 0 or targets.max() >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), got {targets.min()}..{targets.max()}")
+        raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), "
+                         f"got {targets.min()}..{targets.max()}")
     return targets
 
 

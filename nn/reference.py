@@ -51,7 +51,8 @@ def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.n
     return nets, outs
 
 
-def output_delta(net: np.ndarray, out: np.ndarray, targets: np.ndarray, loss: str, activation: str) -> np.ndarray:
+def output_delta(net: np.ndarray, out: np.ndarray, targets: np.ndarray, loss: str,
+                 activation: str) -> np.ndarray:
     """δ_L = ∂E/∂net_L for the mean loss over the batch.
 
     ``"mse"``: E = mean over all entries of (o_L - t)²; δ_L = 2 (o_L - t) ⊙ φ′(net_L) / entries.

@@ -10,14 +10,15 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ["autodiff", "autodiff.tensor", "autodiff.functional", "autodiff.viz", "autodiff.ops", "autodiff.backward", "autodiff.gradcheck",
-           "autodiff.grad_mode", "autodiff.creation", "nn.module", "nn.layers", "nn.losses", "nn.data",
-           "nn.train"]
+MODULES = ["autodiff", "autodiff.tensor", "autodiff.functional", "autodiff.viz", "autodiff.ops",
+           "autodiff.backward", "autodiff.gradcheck", "autodiff.grad_mode", "autodiff.creation",
+           "nn.module", "nn.layers", "nn.losses", "nn.data", "nn.train"]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    result = doctest.testmod(importlib.import_module(name),
+                             optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 

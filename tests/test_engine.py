@@ -191,7 +191,8 @@ def test_the_first_order_sweep_creates_no_tensor_per_node(monkeypatch):
         y = (y * 1.01 + 0.1).tanh()
     loss = y.sum()
     made = []
-    modules = [importlib.import_module(f"autodiff.{name}") for name in ("tensor", "backward", "ops", "gradcheck")]
+    modules = [importlib.import_module(f"autodiff.{name}")
+               for name in ("tensor", "backward", "ops", "gradcheck")]
     original = modules[0]._wrap
     for module in modules:
         # _wrap is the one constructor every tensor-making path goes through
@@ -320,7 +321,8 @@ def test_error_custom_rule_with_the_wrong_shape():
     def bad(x):
         return x.sum(), lambda g, out, x: np.ones(x.size + 1)
 
-    with pytest.raises(ValueError, match=r"rule of op 'bad' returned a gradient of shape \(4,\).*shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"rule of op 'bad' returned a gradient of shape \(4,\).*shape \(3,\)"):
         bad(ad.tensor([1.0, 2.0, 3.0], requires_grad=True)).backward()
 
 

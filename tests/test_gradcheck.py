@@ -21,7 +21,8 @@ def wrong_square(x):
 
 def test_a_wrong_rule_is_caught_and_located():
     x = ad.tensor([0.5, -1.5, 2.0], requires_grad=True)
-    with pytest.raises(ad.GradcheckError, match=r"input 0 \(shape \(3,\)\) at element \(1,\).*analytic -2\.99.*numeric -3"):
+    with pytest.raises(ad.GradcheckError, match=r"input 0 \(shape \(3,\)\) at element \(1,\)"
+                                                r".*analytic -2\.99.*numeric -3"):
         ad.gradcheck(lambda x: wrong_square(x).sum(), (x,))
     assert ad.gradcheck(lambda x: wrong_square(x).sum(), (x,), raise_exception=False) is False
 
@@ -111,16 +112,18 @@ def test_check_kinks_reports_nondifferentiable_points_instead_of_failing():
     f = lambda x: ad.relu(x).sum() + ad.maximum(x, 1.0).sum()
     with pytest.raises(ad.GradcheckError):
         ad.gradcheck(f, (x,))
-    with pytest.warns(UserWarning, match=r"(?s)non-differentiable points.*relu at .*0 from its kink.*maximum at"):
+    with pytest.warns(UserWarning,
+                      match=r"(?s)non-differentiable points.*relu at .*0 from its kink.*maximum at"):
         assert ad.gradcheck(f, (x,), check_kinks=True)
     with pytest.raises(ad.GradcheckError):  # a wrong rule far from any kink still fails
-        ad.gradcheck(lambda x: wrong_square(x).sum() + ad.relu(x).sum(), (ad.tensor([0.5, -1.5, 2.0], requires_grad=True),),
-                     check_kinks=True)
+        ad.gradcheck(lambda x: wrong_square(x).sum() + ad.relu(x).sum(),
+                     (ad.tensor([0.5, -1.5, 2.0], requires_grad=True),), check_kinks=True)
 
 
 def test_detect_anomaly_names_log_in_log_of_x_minus_x():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(FloatingPointError, match=r"op 'log' made -inf from finite operands of shapes \(2,\), at .*test_gradcheck.py"):
+    with pytest.raises(FloatingPointError, match=r"op 'log' made -inf from finite operands "
+                                                 r"of shapes \(2,\), at .*test_gradcheck.py"):
         with ad.detect_anomaly(), np.errstate(divide="ignore"):
             ad.log(x - x)
     y = ad.log(x - x + 1.0)  # off: nothing is checked, nothing raised
@@ -131,5 +134,6 @@ def test_detect_anomaly_in_the_reverse_sweep_names_where_the_op_was_made():
     x = ad.tensor([0.0, 4.0], requires_grad=True)
     with ad.detect_anomaly(), np.errstate(divide="ignore"):
         y = ad.sqrt(x).sum()  # finite, but its gradient at 0 is not
-        with pytest.raises(FloatingPointError, match=r"rule of op 'sqrt' made a non-finite gradient.*test_gradcheck.py.*ad.sqrt\(x\)"):
+        with pytest.raises(FloatingPointError, match=r"rule of op 'sqrt' made a non-finite gradient"
+                                                     r".*test_gradcheck.py.*ad.sqrt\(x\)"):
             y.backward()

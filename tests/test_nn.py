@@ -20,7 +20,8 @@ def test_engine_gradients_equal_the_handwritten_matrix_backprop(seed):
     if loss == "cross_entropy":
         sizes[-1] = max(sizes[-1], 2)
     output_activation = activation if loss == "mse" and seed % 4 < 2 else None
-    model = nn.MLP(sizes, activation=activation, output_activation=output_activation, init="xavier_normal", rng=rng)
+    model = nn.MLP(sizes, activation=activation, output_activation=output_activation, init="xavier_normal",
+                   rng=rng)
     for layer in model.linears:  # non-zero biases, so that they are checked too
         layer.bias.data = rng.standard_normal(layer.bias.shape)
     X = rng.standard_normal((int(rng.integers(1, 9)), sizes[0]))
@@ -72,7 +73,8 @@ def test_parameters_are_found_in_attributes_lists_and_dicts():
     net = Net()
     names = [name for name, _ in net.named_parameters()]
     # a module's own parameters first, then each sub-module's, in assignment order (as PyTorch)
-    assert names == ["scale", "first.weight", "first.bias", "blocks.0.weight", "blocks.0.bias", "heads.a.weight"]
+    assert names == ["scale", "first.weight", "first.bias", "blocks.0.weight", "blocks.0.bias",
+                     "heads.a.weight"]
     net(np.ones((4, 2))).sum().backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in net.parameters())
     net.zero_grad()
@@ -172,11 +174,13 @@ def test_losses_match_their_definitions():
     labels = rng.integers(0, 4, 6)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     expected = -np.log(p[np.arange(6), labels])
-    np.testing.assert_allclose(nn.cross_entropy(ad.tensor(z), labels, reduction="none").numpy(), expected, rtol=1e-13)
+    np.testing.assert_allclose(nn.cross_entropy(ad.tensor(z), labels, reduction="none").numpy(), expected,
+                               rtol=1e-13)
     y = rng.uniform(0, 1, (6, 4))
     s = 1 / (1 + np.exp(-z))
     bce = -(y * np.log(s) + (1 - y) * np.log(1 - s))
-    np.testing.assert_allclose(nn.binary_cross_entropy_with_logits(ad.tensor(z), y).item(), bce.mean(), rtol=1e-13)
+    np.testing.assert_allclose(nn.binary_cross_entropy_with_logits(ad.tensor(z), y).item(), bce.mean(),
+                               rtol=1e-13)
     np.testing.assert_allclose(nn.hinge_loss(ad.tensor(z), np.sign(y - 0.5), reduction="sum").item(),
                                np.maximum(0, 1 - z * np.sign(y - 0.5)).sum(), rtol=1e-13)
 
@@ -194,7 +198,8 @@ def test_cross_entropy_is_stable_and_its_gradient_is_softmax_minus_onehot():
 
 
 def test_loss_errors_name_the_problem():
-    with pytest.raises(ValueError, match=r"mse_loss: predictions of shape \(3, 1\) and targets of shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"mse_loss: predictions of shape \(3, 1\) and targets of shape \(3,\)"):
         nn.mse_loss(ad.tensor(np.ones((3, 1))), np.ones(3))
     with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\)"):
         nn.cross_entropy(ad.tensor(np.ones((3, 2))), [0, 1, 2])
@@ -221,7 +226,8 @@ def test_sgd_with_momentum_nesterov_and_weight_decay_by_hand():
     g2 = -0.2 + 0.01 * p
     b = 0.9 * b + g2
     p -= 0.1 * b
-    got = _one_param([1.0], [[0.5], [-0.2]], lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01))
+    got = _one_param([1.0], [[0.5], [-0.2]],
+                     lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01))
     assert got[0] == pytest.approx(p, rel=1e-15)
     # Nesterov: the step uses g + momentum * b
     p = 1.0

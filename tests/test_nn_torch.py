@@ -7,7 +7,8 @@ import pytest
 
 import nn
 
-torch = pytest.importorskip("torch", reason="torch not installed: pip install torch==2.13.0 to compare with PyTorch")
+torch = pytest.importorskip("torch", reason="torch not installed: pip install torch==2.13.0 "
+                                            "to compare with PyTorch")
 
 
 def _torch_mlp(model: nn.MLP):
@@ -33,8 +34,10 @@ def test_twenty_steps_match_pytorch(optimizer, loss):
     ours_opt, torch_opt = {
         "sgd_momentum": (lambda ps: nn.optim.SGD(ps, lr=0.05, momentum=0.9),
                          lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9)),
-        "sgd_nesterov_wd": (lambda ps: nn.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-                            lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+        "sgd_nesterov_wd": (lambda ps: nn.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                                    weight_decay=1e-3),
+                            lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                                       weight_decay=1e-3)),
         "adam": (lambda ps: nn.optim.Adam(ps, lr=0.01), lambda ps: torch.optim.Adam(ps, lr=0.01)),
         "adamw": (lambda ps: nn.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
                   lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)),

@@ -362,7 +362,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "peers": peers,
         "method": (f"a fresh process per measurement, {args.rounds} round(s) taking turns; in each: setup, "
                    "gc.freeze(), one run apart (warm-up or compilation) whose numbers are checked against "
-                   f"the limit's, then ≥ {repeats} timed runs and ≥ {min_time:g} s with the garbage "
+                   f"the limit's, then ≥ {repeats} timed runs and ≥ {min_time:.2g} s with the garbage "
                    "collector on (time.perf_counter), and for ours as many with it off; cells are the median "
                    "over all rounds' runs with the collector on, ratios are of medians; memory is the peak "
                    "RSS above the RSS before the first run (Linux: VmHWM reset after setup, elsewhere "

@@ -14,6 +14,7 @@ node's saved values after use unless ``retain_graph`` is set. Without
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -151,14 +152,62 @@ def _exclusive(gi: np.ndarray, g, g_exclusive: bool, out, args, given: list) -> 
         type(a) is np.ndarray and owner is _owner(a) for a in args) and not any(owner is o for o in given)
 
 
+# Sweeps run one at a time in the process: the consumer counts they keep on the tensors
+# (``Tensor._pending``) must not mix. A sweep in another thread waits; a sweep started
+# inside another in the same thread (by a hook, or by a rule that differentiates) parks
+# the outer sweep's counts of the tensors it reaches, and gives them back when done.
+_ONE_AT_A_TIME = threading.RLock()
+_running = 0  # sweeps under way in the thread that holds the lock (nested ones included)
+
+
+def _park(starts) -> dict:
+    """Zero the consumer counts of every tensor reachable from ``starts``; return the old ones."""
+    parked: dict[Tensor, Any] = {}
+    stack = [t for t in starts if t is not None]
+    while stack:
+        t = stack.pop()
+        if t in parked:
+            continue
+        parked[t] = t._pending
+        t._pending = None
+        node = t._node
+        if node is not None and node.rules is not None:
+            stack.extend(node.inputs[i] for i in node.needs)
+    return parked
+
+
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
            retain: bool, create: bool) -> dict | None:
     """Run the reverse sweep; fill ``.grad`` of leaves, or return {target: adjoint}.
 
-    Dictionaries are keyed by the tensors themselves: their hash is their identity,
-    and a lookup never reaches ``Tensor.__eq__`` because identity is tried first.
+    The first pass counts each tensor's consumers in ``t._pending``: a count on the tensor
+    costs 8 bytes, an entry in a dictionary 40 or more at the peak of a long graph. If the
+    sweep fails, the counts it leaves are zeroed. Dictionaries are keyed by the tensors
+    themselves: their hash is their identity, and a lookup never reaches
+    ``Tensor.__eq__`` because identity is tried first.
     """
-    consumers: dict[Tensor, int] = {}
+    global _running
+    with _ONE_AT_A_TIME:
+        parked = _park(roots) if _running else None
+        _running += 1
+        previous = _mode.enabled
+        ready: list = []
+        try:
+            return _run(roots, seeds, targets, retain, create, ready)
+        except BaseException:
+            _park(list(roots) + ready)
+            raise
+        finally:
+            _mode.enabled = previous
+            _running -= 1
+            if parked:
+                for t, count in parked.items():
+                    t._pending = count
+
+
+def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
+         retain: bool, create: bool, ready: list) -> dict | None:
+    """The two passes of :func:`_sweep`; ``ready`` holds the tensors whose adjoint is complete."""
     stack = list(roots)
     while stack:
         node = stack.pop()._node
@@ -169,21 +218,20 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         inputs = node.inputs
         for i in node.needs:
             parent = inputs[i]
-            count = consumers.get(parent)
-            if count is None:
-                consumers[parent] = 1
-                stack.append(parent)
+            count = parent._pending
+            if count:
+                parent._pending = count + 1
             else:
-                consumers[parent] = count + 1
+                parent._pending = 1
+                stack.append(parent)
 
     adjoint: dict[Tensor, Any] = {}
-    ready = []
     for root, seed in zip(roots, seeds, strict=True):
         if root in adjoint:
             adjoint[root] = adjoint[root] + seed
         else:
             adjoint[root] = seed
-            if root not in consumers:
+            if not root._pending:
                 ready.append(root)
     found = None if targets is None else dict.fromkeys(targets)
     pop_adjoint, pop_ready, push_ready = adjoint.pop, ready.pop, ready.append
@@ -198,8 +246,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
     exclusive: set = set()  # tensors whose adjoint is large and held by the sweep alone
     large = _LARGE
 
-    previous = _mode.enabled
     _mode.enabled = create
+    t = None
     try:
         while ready:
             t = pop_ready()
@@ -250,14 +298,15 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
                                 given = []
                             if before is not None or _exclusive(gi, g, g_exclusive, out, args, given):
                                 exclusive.add(parent)
-                count = consumers[parent] - 1
-                consumers[parent] = count
+                count = parent._pending - 1
+                parent._pending = count
                 if not count:
                     push_ready(parent)
             if not retain:
                 node.release()
-    finally:
-        _mode.enabled = previous
+    except BaseException:
+        ready.append(t)  # the tensor whose node failed: the counts its operands keep are reached from it
+        raise
     return found
 
 

@@ -121,7 +121,7 @@ def subtract(x, y):
     return np.subtract(x, y), _SUBTRACT
 
 
-@op(saves="inputs", symmetric=True)
+@op(saves="others", symmetric=True)
 def multiply(x, y):
     """Elementwise ``x * y`` with broadcasting."""
     return np.multiply(x, y), _MULTIPLY
@@ -200,7 +200,7 @@ _MATMUL = (_matmul_grad_x, _matmul_grad_y)
 _MATMUL_TANGENTS = (_matmul_tangent_x, _matmul_tangent_y)
 
 
-@op(saves="inputs", tangents=True, batched=True)
+@op(saves="others", tangents=True, batched=True)
 def matmul(x, y):
     """Matrix product with numpy's rules for 1-d operands and batch broadcasting."""
     return np.matmul(x, y), _MATMUL, _MATMUL_TANGENTS

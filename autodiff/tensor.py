@@ -123,11 +123,10 @@ class Node:
 
     ``needs`` lists the operands that require grad; ``locks`` the saved values it
     protects. ``rules`` is None once backward has released the node. Under
-    anomaly detection or tracing, ``where`` holds the creating line and the op's
-    call (see :class:`Site`).
+    anomaly detection or tracing, the node is a :class:`_TracedNode`.
     """
 
-    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks", "where")
+    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks")
 
     def release(self) -> None:
         """Free what backward needed: operands, saved values, rules, locks."""
@@ -145,6 +144,22 @@ class _SavingNode(Node):
     __slots__ = ()
 
     __del__ = Node.release
+
+
+class _TracedNode(_SavingNode):
+    """A node that knows where it was made: ``where``, the creating line and the op's call
+    (see :class:`Site`). Made under anomaly detection or tracing only, so that the slot
+    costs nothing in the usual graph."""
+
+    __slots__ = ("where",)
+
+    @classmethod
+    def of(cls, node: Node, where: "Site") -> "_TracedNode":
+        traced = _new(cls)
+        traced.op, traced.inputs, traced.vals, traced.rules = node.op, node.inputs, node.vals, node.rules
+        traced.needs, traced.locks, traced.where = node.needs, node.locks, where
+        node.locks = ()  # held by the traced node now: the one replaced must not release them
+        return traced
 
 
 class Tensor:
@@ -168,7 +183,10 @@ class Tensor:
     Tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "_tangent", "__weakref__")
+    # _pending: during a reverse sweep, how many of the tensor's consumers have not yet sent
+    # their gradient (see backward._sweep); None or 0 otherwise
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "_tangent", "_pending",
+                 "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -182,6 +200,7 @@ class Tensor:
         self._lock = None
         self._hooks = None
         self._tangent = None
+        self._pending = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -444,7 +463,7 @@ def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
     """
     t = _new(Tensor)
     t._data = data
-    t.grad = t._node = t._hooks = t._tangent = None
+    t.grad = t._node = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
     t.requires_grad = False
     return t
@@ -474,21 +493,25 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
             f"op '{name}' returned {len(rules)} derivative rule(s) for {len(operands)} operand(s); "
             "return one rule per positional operand (None where it has no gradient)"
         )
-    node = _new(_SavingNode if saves else Node)
-    node.op, node.inputs, node.vals, node.rules, node.needs = name, operands, vals, rules, needs
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
-    t._data, t._node, t.requires_grad = out, node, True
-    t.grad = t._hooks = t._tangent = None
+    t._data, t.requires_grad = out, True
+    t.grad = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
     if saves is None:
-        node.locks = ()
+        locks = ()
     elif saves == "out":
-        node.locks = (_hold(t, name),)
+        locks = (_hold(t, name),)
+    elif saves == "others":  # an operand's value is read only by the rules of the others
+        alone = operands[needs[0]] if len(needs) == 1 else None  # the only one whose rule runs
+        locks = tuple([_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)])
     else:
         locks = [_hold(a, name) for a in operands if isinstance(a, Tensor)]
         if saves == "all":
             locks.append(_hold(t, name))
-        node.locks = tuple(locks)
+        locks = tuple(locks)
+    node = t._node = _new(_SavingNode if locks else Node)
+    node.op, node.inputs, node.vals, node.rules = name, operands, vals, rules
+    node.needs, node.locks = needs, locks
     return t
 
 
@@ -527,7 +550,7 @@ def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple,
     if _mode.trace or _mode.anomaly:
         site = Site(fn, args, kwargs)
         if t._node is not None:
-            t._node.where = site
+            t._node = _TracedNode.of(t._node, site)
         if _mode.anomaly and not _finite(t._data) and all(_finite(v) for v in vals):
             bad = "nan" if np.isnan(t._data).any() else "-inf" if np.isneginf(t._data).any() else "inf"
             shapes = ", ".join(str(np.shape(v)) for v in vals)
@@ -630,9 +653,11 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     ----------
     name : str, optional
         Shown in errors and drawings; defaults to the function's name.
-    saves : {"all", "inputs", "out", None}
+    saves : {"all", "inputs", "others", "out", None}
         Which values the rules read; those are protected against mutation until
-        backward has run. Built-in ops declare exactly what they read.
+        backward has run. Built-in ops declare exactly what they read. ``"others"``:
+        each operand's rule reads the other operands only (a product), so an operand
+        is saved only if another operand's gradient is wanted.
     view : bool
         The output may share memory with the first operand.
     symmetric : bool
@@ -662,8 +687,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     if fn is None:
         return lambda f: op(f, name=name, saves=saves, view=view, symmetric=symmetric, tangents=tangents,
                             batched=batched)
-    if saves not in ("all", "inputs", "out", None):
-        raise ValueError(f"saves must be 'all', 'inputs', 'out' or None, got {saves!r}")
+    if saves not in ("all", "inputs", "others", "out", None):
+        raise ValueError(f"saves must be 'all', 'inputs', 'others', 'out' or None, got {saves!r}")
     opname = name or fn.__name__
     n = _count_operands(fn)
 

@@ -159,6 +159,89 @@ def test_hook_on_a_leaf_changes_what_is_accumulated():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
 
 
+def _diamond():
+    """x feeds h twice (two consumers); y = h * h + h: the counts the sweep keeps matter."""
+    x = ad.tensor([0.5, -1.5], requires_grad=True)
+    h = x.sin() * x
+    return x, h, (h * h + h).sum()
+
+
+def _diamond_grad(x):
+    h, dh = np.sin(x) * x, np.cos(x) * x + np.sin(x)
+    return (2 * h + 1) * dh
+
+
+def test_a_sweep_that_fails_leaves_nothing_behind_for_the_next():
+    calls = []
+
+    @ad.op(symmetric=True)
+    def fragile(x):
+        def rule(g, out, x):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ArithmeticError("rule failed once")
+            return g
+        return x.copy(), rule
+
+    x, h, y = _diamond()
+    y = y + fragile(h).sum()
+    with pytest.raises(ArithmeticError, match="rule failed once"):
+        y.backward(retain_graph=True)
+    assert x.grad is None
+    y.backward()  # the consumer counts left by the failed sweep must not be reused
+    np.testing.assert_allclose(x.grad.numpy(), _diamond_grad(x.numpy()) + np.cos(x.numpy()) * x.numpy()
+                               + np.sin(x.numpy()), rtol=1e-14)
+
+
+def test_a_backward_inside_a_hook_of_another_backward():
+    # the inner sweep runs over tensors (h, x) the outer one is half-way through
+    x = ad.tensor([0.5, -1.5], requires_grad=True)
+    h = x.sin() * x
+    hh = h * h
+    inner = []
+
+    def hook(g):
+        with ad.enable_grad():  # hooks run with recording off, as the sweep runs
+            inner.append(ad.gradients((h * 3).sum(), x, retain_graph=True)[0].numpy())
+
+    hh.register_hook(hook)
+    (hh + h).sum().backward()
+    x_ = x.numpy()
+    np.testing.assert_allclose(inner[0], 3 * (np.cos(x_) * x_ + np.sin(x_)), rtol=1e-14)
+    np.testing.assert_allclose(x.grad.numpy(), _diamond_grad(x_), rtol=1e-14)
+
+
+def test_backward_in_several_threads_at_once():
+    import sys
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes, inside the sweeps
+    x = ad.tensor(np.linspace(-1, 1, 7), requires_grad=True)  # shared by every graph
+    errors, results = [], {}
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(50):
+                h = (x * k).tanh()
+                results[k] = ad.gradients((h * h + h).sum(), x)[0].numpy()
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (1, 2, 3, 4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
+    for k, got in results.items():
+        h = np.tanh(k * x.numpy())
+        np.testing.assert_allclose(got, (2 * h + 1) * (1 - h * h) * k, rtol=1e-13)
+
+
 def test_no_grad_and_enable_grad():
     w = ad.tensor([1.0], requires_grad=True)
     with ad.no_grad():
@@ -373,6 +456,22 @@ def test_error_mutating_a_value_a_pending_backward_needs():
         x -= 0.1 * x.grad
     x.data[0] = 5.0
     assert x.numpy()[0] == 5.0
+
+
+@pytest.mark.parametrize("product", [lambda w, x: w * x, lambda w, x: x @ w])
+def test_a_product_saves_only_the_operands_a_wanted_gradient_reads(product):
+    # d(w*x)/dw reads x, never w: w may change before backward (an optimiser step on an
+    # earlier gradient, say) without changing this gradient; x may not
+    w = ad.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    x = ad.tensor(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    loss = product(w, x).sum()
+    with pytest.raises(RuntimeError, match="saved by op"):
+        x.data[0, 0] = 9.0
+    w.data[...] = 100.0  # not saved: allowed
+    loss.backward()
+    w0 = ad.tensor(np.zeros((2, 2)), requires_grad=True)
+    product(w0, x).sum().backward()  # the product is linear in w: its gradient does not depend on w
+    np.testing.assert_array_equal(w.grad.numpy(), w0.grad.numpy())
 
 
 def test_arrays_taken_before_the_graph_cannot_change_saved_values():

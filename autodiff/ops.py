@@ -443,21 +443,35 @@ def prod(x, axis=None, keepdims: bool = False):
     """Product over ``axis``; exact gradients also where elements are zero."""
 
     def others(x):
-        # d prod / d x_i is the product of the others: out / x_i with no zero in the slice,
-        # the product of the non-zeros at a lone zero, and 0 elsewhere.
+        # d prod / d x_i is the product of the others in x_i's slice
         if isinstance(x, Tensor):
             return _product_of_others(x, axis)
-        zero = x == 0
-        nonzero = np.where(zero, 1, x)
-        p = np.prod(nonzero, axis=axis, keepdims=True)
-        zeros = zero.sum(axis=axis, keepdims=True)
-        return np.where(zeros == 0, p / nonzero, np.where(zero & (zeros == 1), p, 0))
+        return _product_of_others_array(x, axis)
 
     return (
         np.prod(x, axis=axis, keepdims=keepdims),
         lambda g, out, x: g.reshape(_keep_shape(x.shape, axis)) * others(x),
         lambda t, out, x: np.sum(t * others(x), axis=_negative_axes(axis, x.ndim), keepdims=keepdims),
     )
+
+
+def _product_of_others_array(x: np.ndarray, axis) -> np.ndarray:
+    """For each element, the product of the others in its slice along ``axis``.
+
+    NOTE: not ``out / x_i``: that is wrong where the slice holds a zero, and where the whole
+    product underflows or overflows while the product of the others does not (float32
+    [1e-38, 3e-8, 2, ...] has a product of 0). The product of the elements before x_i times
+    the product of those after it (two cumulative products) is exact at zeros and
+    over- or underflows only when a partial product does.
+    """
+    reduced = _axes(axis, x.ndim)
+    order = [a for a in range(x.ndim) if a not in reduced] + list(reduced)
+    moved = np.transpose(x, order)
+    rows = moved.reshape(moved.shape[: x.ndim - len(reduced)] + (-1,))
+    before, after = np.ones_like(rows), np.ones_like(rows)
+    np.cumprod(rows[..., :-1], axis=-1, out=before[..., 1:])
+    np.cumprod(rows[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    return np.transpose((before * after).reshape(moved.shape), np.argsort(order))
 
 
 def _product_of_others(x: Tensor, axis) -> Tensor:

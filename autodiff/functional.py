@@ -327,12 +327,10 @@ class _ForwardSweep:
         if _mode.forward:
             raise NotImplementedError("a forward sweep inside a forward sweep (one tangent per tensor)")
         _mode.forward = next(_tokens)
-        _mode.update()
         return _mode.forward
 
     def __exit__(self, *exc) -> None:
         _mode.forward = 0
-        _mode.update()
 
 
 def _tangent(out: Tensor, token: int, batch: tuple = ()) -> np.ndarray:

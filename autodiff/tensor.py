@@ -35,6 +35,7 @@ import numpy as np
 from . import grad_mode
 
 _mode = grad_mode._state
+_everywhere = grad_mode._everywhere  # see grad_mode._Everywhere
 
 
 def _is_float(dtype: np.dtype) -> bool:
@@ -497,15 +498,20 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     t._data, t.requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
+    # the usual cases first, without building a list
     if saves is None:
         locks = ()
     elif saves == "out":
         locks = (_hold(t, name),)
-    elif saves == "others":  # an operand's value is read only by the rules of the others
-        alone = operands[needs[0]] if len(needs) == 1 else None  # the only one whose rule runs
-        locks = tuple([_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)])
+    elif saves == "inputs" and len(operands) == 1:
+        locks = (_hold(operands[0], name),)
+    elif saves == "others" and len(needs) == 1 and len(operands) == 2:
+        other = operands[1 - needs[0]]  # read by the one rule that runs
+        locks = (_hold(other, name),) if isinstance(other, Tensor) else ()
     else:
-        locks = [_hold(a, name) for a in operands if isinstance(a, Tensor)]
+        # "others": an operand's value is read only by the rules of the others
+        alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
+        locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
         if saves == "all":
             locks.append(_hold(t, name))
         locks = tuple(locks)
@@ -710,11 +716,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            if rec and _mode.enabled and out.dtype.kind == "f":
+            usual = not _everywhere.unusual
+            if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
                 t = _wrap(out, x if view and isinstance(x, Tensor) else None)
-            if _mode.extra:
+            if not usual and _mode.extra:
                 _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, (), {})
             return t
     elif n == 2 and plain:
@@ -735,12 +742,13 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             base = x if view and isinstance(x, Tensor) else None
-            if (rx or ry) and _mode.enabled and out.dtype.kind == "f":
+            usual = not _everywhere.unusual
+            if (rx or ry) and (usual or _mode.enabled) and out.dtype.kind == "f":
                 needs = _BOTH if rx and ry else _FIRST if rx else _SECOND
                 t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, base)
             else:
                 t = _wrap(out, base)
-            if _mode.extra:
+            if not usual and _mode.extra:
                 _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, (), {})
             return t
     elif n == 1:
@@ -756,11 +764,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            if rec and _mode.enabled and out.dtype.kind == "f":
+            usual = not _everywhere.unusual
+            if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
                 t = _wrap(out, x if view and isinstance(x, Tensor) else None)
-            if _mode.extra:
+            if not usual and _mode.extra:
                 _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, args, kwargs)
             return t
     else:
@@ -777,11 +786,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out = np.asarray(out)
             needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
             base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
-            if needs and _mode.enabled and out.dtype.kind == "f":
+            usual = not _everywhere.unusual
+            if needs and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
                 t = _wrap(out, base)
-            if _mode.extra:
+            if not usual and _mode.extra:
                 _after_op(opname, t, operands, vals, result, jvp_index, batched, wrapper, args[k:], kwargs)
             return t
 

@@ -258,6 +258,33 @@ def test_no_grad_and_enable_grad():
     assert not f(w).requires_grad and ad.is_grad_enabled()
 
 
+def test_grad_mode_belongs_to_its_thread():
+    # ops skip reading their thread's mode while every thread is in the usual one; a thread
+    # under no_grad must stop recording there only, and nowhere once it has left
+    import threading
+
+    w = ad.tensor([1.0], requires_grad=True)
+    inside, leave, seen = threading.Event(), threading.Event(), {}
+
+    def other() -> None:
+        with ad.no_grad():
+            seen["under no_grad"] = (w * 2).requires_grad
+            inside.set()
+            leave.wait()
+        seen["after"] = (w * 2).requires_grad
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait()
+    assert (w * 2).requires_grad  # this thread still records
+    with ad.detect_anomaly():
+        assert (w * 2).requires_grad
+    leave.set()
+    thread.join()
+    assert seen == {"under no_grad": False, "after": True}
+    assert ad.grad_mode._everywhere.unusual == 0  # every thread is back to the usual mode
+
+
 def test_detach_cuts_the_graph_and_shares_values():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     d = (x * 2).detach()

@@ -484,40 +484,51 @@ def _hold(t: Tensor, name: str) -> _Lock:
     return lock
 
 
-def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
-            saves: str | None, base: Tensor | None = None) -> Tensor:
-    """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read."""
+def _checked_rules(name: str, rules: Any, n: int) -> tuple:
+    """An op's rules as a tuple of one per operand, or an error saying what the op returned."""
     if type(rules) is not tuple:
         rules = (rules,)
-    if len(rules) != len(operands):
+    if len(rules) != n:
         raise TypeError(
-            f"op '{name}' returned {len(rules)} derivative rule(s) for {len(operands)} operand(s); "
+            f"op '{name}' returned {len(rules)} derivative rule(s) for {n} operand(s); "
             "return one rule per positional operand (None where it has no gradient)"
         )
+    return rules
+
+
+def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str) -> tuple:
+    """Hold the values the rules of op ``name`` read (see ``saves`` of :func:`op`); ``t`` is its output."""
+    if saves == "out":
+        return (_hold(t, name),)
+    if saves == "inputs" and len(operands) == 1:
+        return (_hold(operands[0], name),)
+    if saves == "others" and len(needs) == 1 and len(operands) == 2:
+        other = operands[1 - needs[0]]  # read by the one rule that runs
+        return (_hold(other, name),) if isinstance(other, Tensor) else ()
+    # "others": an operand's value is read only by the rules of the others
+    alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
+    locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
+    if saves == "all":
+        locks.append(_hold(t, name))
+    return tuple(locks)
+
+
+def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
+            saves: str | None, base: Tensor | None = None) -> Tensor:
+    """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read.
+
+    NOTE: the wrappers of plain one- and two-operand ops do the same inline: the call
+    costs 4% of a small op's time.
+    """
+    rules = _checked_rules(name, rules, len(operands))
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
     t._data, t.requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
-    # the usual cases first, without building a list
-    if saves is None:
-        locks = ()
-    elif saves == "out":
-        locks = (_hold(t, name),)
-    elif saves == "inputs" and len(operands) == 1:
-        locks = (_hold(operands[0], name),)
-    elif saves == "others" and len(needs) == 1 and len(operands) == 2:
-        other = operands[1 - needs[0]]  # read by the one rule that runs
-        locks = (_hold(other, name),) if isinstance(other, Tensor) else ()
-    else:
-        # "others": an operand's value is read only by the rules of the others
-        alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
-        locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
-        if saves == "all":
-            locks.append(_hold(t, name))
-        locks = tuple(locks)
+    locks = () if saves is None else _locks(t, name, operands, needs, saves)
     node = t._node = _new(_SavingNode if locks else Node)
-    node.op, node.inputs, node.vals, node.rules = name, operands, vals, rules
-    node.needs, node.locks = needs, locks
+    node.op, node.inputs, node.vals = name, operands, vals
+    node.rules, node.needs, node.locks = rules, needs, locks
     return t
 
 
@@ -718,7 +729,22 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out = np.asarray(out)
             usual = not _everywhere.unusual
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
-                t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
+                rules = result[1]
+                if type(rules) is not tuple or len(rules) != 1:
+                    rules = _checked_rules(opname, rules, 1)
+                t = _new(Tensor)  # _attach, inline
+                t._data, t.requires_grad = out, True
+                t.grad = t._hooks = t._tangent = t._pending = None
+                t._lock = x._shared_lock() if view else None
+                if saves is None:
+                    locks = ()
+                elif saves == "out" or saves == "inputs":
+                    locks = (_hold(t if saves == "out" else x, opname),)
+                else:
+                    locks = _locks(t, opname, (x,), _FIRST, saves)
+                node = t._node = _new(_SavingNode if locks else Node)
+                node.op, node.inputs, node.vals = opname, (x,), (val,)
+                node.rules, node.needs, node.locks = rules, _FIRST, locks
             else:
                 t = _wrap(out, x if view and isinstance(x, Tensor) else None)
             if not usual and _mode.extra:
@@ -745,7 +771,23 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             usual = not _everywhere.unusual
             if (rx or ry) and (usual or _mode.enabled) and out.dtype.kind == "f":
                 needs = _BOTH if rx and ry else _FIRST if rx else _SECOND
-                t = _attach(opname, out, (x, y), (vx, vy), result[1], needs, saves, base)
+                rules = result[1]
+                if type(rules) is not tuple or len(rules) != 2:
+                    rules = _checked_rules(opname, rules, 2)
+                t = _new(Tensor)  # _attach, inline
+                t._data, t.requires_grad = out, True
+                t.grad = t._hooks = t._tangent = t._pending = None
+                t._lock = None if base is None else base._shared_lock()
+                if saves is None:
+                    locks = ()
+                elif saves == "others" and len(needs) == 1:  # the usual product: no call
+                    other = y if rx else x
+                    locks = (_hold(other, opname),) if isinstance(other, Tensor) else ()
+                else:
+                    locks = _locks(t, opname, (x, y), needs, saves)
+                node = t._node = _new(_SavingNode if locks else Node)
+                node.op, node.inputs, node.vals = opname, (x, y), (vx, vy)
+                node.rules, node.needs, node.locks = rules, needs, locks
             else:
                 t = _wrap(out, base)
             if not usual and _mode.extra:

@@ -14,6 +14,7 @@ node's saved values after use unless ``retain_graph`` is set. Without
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Sequence
 
@@ -195,7 +196,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         try:
             return _run(roots, seeds, targets, retain, create, ready)
         except BaseException:
-            _park(list(roots) + ready)
+            _park(list(roots) + [t for t, _ in ready])
             raise
         finally:
             _mode.enabled = previous
@@ -207,7 +208,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
          retain: bool, create: bool, ready: list) -> dict | None:
-    """The two passes of :func:`_sweep`; ``ready`` holds the tensors whose adjoint is complete."""
+    """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
     stack = list(roots)
     while stack:
         node = stack.pop()._node
@@ -225,87 +226,95 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 parent._pending = 1
                 stack.append(parent)
 
+    # ready: (tensor, its complete adjoint); adjoint: the partial sums of the others. A
+    # tensor with one consumer (a chain) goes straight to ready, past the dictionary.
     adjoint: dict[Tensor, Any] = {}
     for root, seed in zip(roots, seeds, strict=True):
-        if root in adjoint:
-            adjoint[root] = adjoint[root] + seed
-        else:
-            adjoint[root] = seed
-            if not root._pending:
-                ready.append(root)
+        adjoint[root] = adjoint[root] + seed if root in adjoint else seed
+    for root in list(adjoint):
+        if not root._pending:
+            ready.append((root, adjoint.pop(root)))
     found = None if targets is None else dict.fromkeys(targets)
-    pop_adjoint, pop_ready, push_ready = adjoint.pop, ready.pop, ready.append
+    pop_ready, push_ready = ready.pop, ready.append
     # Rules run on tensors to record the sweep (create_graph), and during a forward-mode
     # sweep so that tangents flow through them too (forward-over-reverse).
     tensors = create or bool(_mode.forward)
     anomaly = _mode.anomaly
     if tensors:
         adjoint = {t: g if isinstance(g, Tensor) else _wrap(g) for t, g in adjoint.items()}
-        pop_adjoint = adjoint.pop
-    get_adjoint = adjoint.get
+        ready[:] = [(t, g if isinstance(g, Tensor) else _wrap(g)) for t, g in ready]
+    get_adjoint, pop_adjoint = adjoint.get, adjoint.pop
     exclusive: set = set()  # tensors whose adjoint is large and held by the sweep alone
-    large = _LARGE
+    large = math.inf if tensors else _LARGE  # tensors are never tracked
 
     _mode.enabled = create
     t = None
     try:
         while ready:
-            t = pop_ready()
-            g = pop_adjoint(t, None)
-            g_exclusive = False
-            if exclusive and t in exclusive:
-                exclusive.discard(t)
-                g_exclusive = True
-            if g is not None and t._hooks:
-                g = _run_hooks(t, g, tensors, found is None)
-                g_exclusive = False  # a hook may keep what it saw
-            if found is not None and t in found:
-                found[t] = g
+            t, g = pop_ready()
             node = t._node
-            if node is None:
-                if found is None and g is not None:
-                    _store_grad(t, g, tensors, g_exclusive)
+            if g is not None:
+                g_exclusive = False
+                if exclusive and t in exclusive:
+                    exclusive.discard(t)
+                    g_exclusive = True
+                if t._hooks:
+                    g = _run_hooks(t, g, tensors, found is None)
+                    g_exclusive = False  # a hook may keep what it saw
+                if found is not None and t in found:
+                    found[t] = g
+                if node is None:
+                    if found is None:
+                        _store_grad(t, g, tensors, g_exclusive)
+                    continue
+                rules = node.rules
+                args, out = (node.inputs, t) if tensors else (node.vals, t._data)
+                given = None  # memory of g given to an operand already (see _exclusive)
+            elif node is None:
                 continue
             inputs = node.inputs
-            if g is not None:
-                rules = node.rules
-                args = inputs if tensors else node.vals
-                out = t if tensors else t._data
-                given = None  # memory of g given to an operand already (see _exclusive)
             for i in node.needs:
                 parent = inputs[i]
-                if g is not None and rules[i] is not None:
-                    gi = rules[i](g, out, *args)
-                    if anomaly and gi is not None:
+                gi = None if g is None or rules[i] is None else rules[i](g, out, *args)
+                if gi is not None:
+                    if anomaly:
                         _check_finite(node, i, g, gi, args)
-                    if gi is not None:
-                        if tensors:
-                            if not isinstance(gi, Tensor):
-                                gi = _wrap(np.asarray(gi))
-                        elif type(gi) is not np.ndarray:
-                            gi = np.asarray(gi)
-                        pdata = parent._data
-                        if gi.shape != pdata.shape:
-                            gi = _unbroadcast(gi, pdata.shape, node, i, t.ndim)
-                        if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
-                            gi = gi.astype(pdata.dtype)
-                        before = get_adjoint(parent)
-                        if before is not None:
-                            gi = before + gi
-                        adjoint[parent] = gi
-                        if gi.size >= large and not tensors:
-                            if given is None:
-                                given = []
-                            if before is not None or _exclusive(gi, g, g_exclusive, out, args, given):
-                                exclusive.add(parent)
+                    if tensors:
+                        if not isinstance(gi, Tensor):
+                            gi = _wrap(np.asarray(gi))
+                    elif type(gi) is not np.ndarray:
+                        gi = np.asarray(gi)
+                    pdata = parent._data
+                    if gi.shape != pdata.shape:
+                        gi = _unbroadcast(gi, pdata.shape, node, i, t.ndim)
+                    if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
+                        gi = gi.astype(pdata.dtype)
                 count = parent._pending - 1
                 parent._pending = count
-                if not count:
-                    push_ready(parent)
+                before = get_adjoint(parent) if count else pop_adjoint(parent, None)
+                if gi is not None:
+                    if before is not None:
+                        gi = before + gi
+                    if gi.size >= large:
+                        if given is None:
+                            given = []
+                        if before is not None or _exclusive(gi, g, g_exclusive, out, args, given):
+                            exclusive.add(parent)
+                elif before is not None:
+                    gi = before
+                if count:
+                    if gi is not None:
+                        adjoint[parent] = gi
+                else:
+                    push_ready((parent, gi))
             if not retain:
-                node.release()
+                if node.locks:
+                    node.release()
+                else:  # node.release(), inline: it has nothing to unlock
+                    node.inputs = node.vals = ()
+                    node.rules = None
     except BaseException:
-        ready.append(t)  # the tensor whose node failed: the counts its operands keep are reached from it
+        ready.append((t, None))  # the failed node's tensor: the counts left are reached from it
         raise
     return found
 

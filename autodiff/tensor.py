@@ -730,7 +730,9 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             usual = not _everywhere.unusual
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 rules = result[1]
-                if type(rules) is not tuple or len(rules) != 1:
+                if type(rules) is not tuple:
+                    rules = (rules,)  # the usual way to give one operand's rule
+                elif len(rules) != 1:
                     rules = _checked_rules(opname, rules, 1)
                 t = _new(Tensor)  # _attach, inline
                 t._data, t.requires_grad = out, True

@@ -35,7 +35,7 @@ import numpy as np
 from . import grad_mode
 
 _mode = grad_mode._state
-_everywhere = grad_mode._everywhere  # see grad_mode._Everywhere
+_unusual = grad_mode._unusual  # threads not in the usual mode (see grad_mode)
 
 
 def _is_float(dtype: np.dtype) -> bool:
@@ -58,10 +58,11 @@ class _Lock:
 
     def expose(self, array: np.ndarray) -> None:
         """Remember ``array``, handed to the user: it is made read-only while the values are saved."""
-        if self.exposed is None:
+        exposed = self.exposed
+        if exposed is None:
             self.exposed = [array]
-        elif not any(a is array for a in self.exposed):
-            self.exposed.append(array)
+        elif exposed[-1] is not array and not any(a is array for a in exposed):  # usually the last
+            exposed.append(array)
 
     def freeze(self) -> None:
         """The first pending node saved the values: the user's arrays become read-only."""
@@ -727,7 +728,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            usual = not _everywhere.unusual
+            usual = not _unusual
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 rules = result[1]
                 if type(rules) is not tuple:
@@ -770,7 +771,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             base = x if view and isinstance(x, Tensor) else None
-            usual = not _everywhere.unusual
+            usual = not _unusual
             if (rx or ry) and (usual or _mode.enabled) and out.dtype.kind == "f":
                 needs = _BOTH if rx and ry else _FIRST if rx else _SECOND
                 rules = result[1]
@@ -808,7 +809,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            usual = not _everywhere.unusual
+            usual = not _unusual
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
@@ -830,7 +831,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 out = np.asarray(out)
             needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
             base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
-            usual = not _everywhere.unusual
+            usual = not _unusual
             if needs and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:

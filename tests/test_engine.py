@@ -282,7 +282,7 @@ def test_grad_mode_belongs_to_its_thread():
     leave.set()
     thread.join()
     assert seen == {"under no_grad": False, "after": True}
-    assert ad.grad_mode._everywhere.unusual == 0  # every thread is back to the usual mode
+    assert not ad.grad_mode._unusual  # every thread is back to the usual mode
 
 
 def test_detach_cuts_the_graph_and_shares_values():

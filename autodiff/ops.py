@@ -400,7 +400,8 @@ def astype(x, /, dtype):
 @op(saves=None, tangents=True, batched=True)
 def sum(x, axis=None, keepdims: bool = False):
     """Sum over ``axis`` (all axes by default)."""
-    return (np.sum(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis),
+    # NOTE: np.add.reduce is np.sum without its Python layer (0.7 vs 1.9 us on 256 elements)
+    return (np.add.reduce(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis),
             lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims))
 
 
@@ -432,8 +433,8 @@ def _extreme(name: str, reduce):
     return extreme
 
 
-max = _extreme("max", np.max)
-min = _extreme("min", np.min)
+max = _extreme("max", np.maximum.reduce)  # np.max without its Python layer
+min = _extreme("min", np.minimum.reduce)
 
 
 def var(x, axis=None, ddof: int = 0, keepdims: bool = False):
@@ -554,14 +555,14 @@ def _batch(t, x) -> tuple:
 @op(saves=None, view=True, tangents=True, batched=True)
 def reshape(x, /, shape):
     """Give a new shape (one dimension may be -1)."""
-    return (np.reshape(x, shape), lambda g, out, x: g.reshape(x.shape),
+    return (np.asarray(x).reshape(shape), lambda g, out, x: g.reshape(x.shape),
             lambda t, out, x: t.reshape(_batch(t, x) + out.shape))
 
 
 @op(saves=None, view=True, tangents=True, batched=True)
 def transpose(x, axes=None):
     """Permute axes (reverse them by default)."""
-    out = np.transpose(x, axes)  # numpy checks the axes
+    out = np.asarray(x).transpose(axes)  # numpy checks the axes
     if axes is None:  # reversed (x.T): its own inverse
         axes, inverse = tuple(range(np.ndim(x) - 1, -1, -1)), None
     else:

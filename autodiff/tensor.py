@@ -786,6 +786,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 elif saves == "others" and len(needs) == 1:  # the usual product: no call
                     other = y if rx else x
                     locks = (_hold(other, opname),) if isinstance(other, Tensor) else ()
+                elif saves == "others" or (saves == "inputs" and needs is _BOTH):  # two tensors
+                    locks = (_hold(x, opname), _hold(y, opname))
                 else:
                     locks = _locks(t, opname, (x, y), needs, saves)
                 node = t._node = _new(_SavingNode if locks else Node)

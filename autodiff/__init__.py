@@ -20,7 +20,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (
     abs, add, astype, broadcast_to, clip, concatenate, cos, divide, einsum, equal, exp,
     expand_dims, flatten, gelu, getitem, greater, greater_equal, leaky_relu, less, less_equal,
-    log, log_softmax, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
+    linear, log, log_softmax, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
     mean, min, minimum, multiply, negative, not_equal, pad, power, prod, relu, reshape,
     sigmoid, sign, sin, softmax, softplus, split, sqrt, squeeze, stack, std, subtract, sum,
     swapaxes, tanh, transpose, var, where,
@@ -37,7 +37,7 @@ __all__ = [
     "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "einsum",
     "equal", "exp", "expand_dims", "flatten", "gelu", "getitem", "greater", "greater_equal",
-    "leaky_relu", "less", "less_equal", "log", "log_softmax", "logical_and", "logical_not",
+    "leaky_relu", "less", "less_equal", "linear", "log", "log_softmax", "logical_and", "logical_not",
     "logical_or", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
     "multiply", "negative", "not_equal", "pad", "power", "prod", "relu", "reshape", "sigmoid",
     "sign", "sin", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "std",

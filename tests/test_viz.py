@@ -263,16 +263,16 @@ def test_shared_weights_feed_the_summary_of_the_steps():
 
 def test_layers_of_a_deep_mlp_collapse_into_one_summary_between_the_first_and_last_layer():
     nn = pytest.importorskip("nn")
-    depth = 60
+    depth = 80  # 4 nodes a layer: 324 in all, above max_nodes
     model = nn.MLP([4] * (depth + 1) + [2], rng=np.random.default_rng(0))
     loss = nn.cross_entropy(model(np.ones((3, 4))), [0, 1, 1])
     source = ad.draw(loss, params=model.named_parameters(), group_by_module=True).source
     table = node_table(source)
     summaries = [label for label, _ in table.values() if "repeats of" in label]
-    # a layer reads weight → transpose → matmul → bias → add → relu; the first one (its input a
+    # a layer is weight and bias (two leaves) → linear → relu; the first one (its input a
     # constant) and the last 4→4 one are drawn, as is the 4→2 output layer
-    assert summaries == [f"× {depth - 2:,} repeats of\nleaf → transpose → matmul → leaf\nadd → relu\n"
-                         f"({6 * (depth - 2):,} nodes)\nv5 … v{4 * (depth - 1)}; "
+    assert summaries == [f"× {depth - 2:,} repeats of\nleaf ×2 → linear → relu\n"
+                         f"({4 * (depth - 2):,} nodes)\nv3 … v{2 * (depth - 1)}; "
                          f"layers.2.weight … layers.{2 * (depth - 2)}.bias"]
     assert re.search(r'subgraph "?cluster_layers\.0"?', source)
     assert re.search(rf'subgraph "?cluster_layers\.{2 * depth}"?', source)

@@ -282,13 +282,17 @@ def _select(keep, g):
     """``g`` where ``keep`` holds, else 0: ``np.where(keep, g, 0)`` to the bit.
 
     NOTE: np.where branches per element and mispredicts on a mask like relu's; from a
-    few hundred elements an AND with an all-ones/all-zeros mask is 3-6x faster, and
-    gives 0 where ``keep`` is off even if ``g`` is inf or nan there (``g * keep`` would not).
+    few thousand elements an AND with an all-ones/all-zeros mask is faster (5x at 65,536),
+    and gives 0 where ``keep`` is off even if ``g`` is inf or nan there (``g * keep`` would
+    not). The mask is made in one array, which then takes the result: each new array of
+    that size costs page faults.
     """
-    if (type(g) is np.ndarray and g.size >= 512 and g.dtype.kind == "f" and g.dtype.itemsize in _BITS
+    if (type(g) is np.ndarray and g.size >= 4096 and g.dtype.kind == "f" and g.dtype.itemsize in _BITS
             and g.shape == np.shape(keep)):
         bits = _BITS[g.dtype.itemsize]
-        return np.bitwise_and(g.view(bits), np.multiply(keep, -1, dtype=bits)).view(g.dtype)
+        mask = keep.view(np.int8).astype(bits)  # 1 or 0
+        np.negative(mask, out=mask)  # all ones or all zeros
+        return np.bitwise_and(g.view(bits), mask, out=mask).view(g.dtype)
     return np.where(keep, g, 0)
 
 

@@ -92,6 +92,21 @@ def test_relu_at_zero_has_gradient_zero():
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("n", [10, 5000, 70000])  # both sides of where relu's rule switches method
+def test_relu_passes_exactly_the_gradient_of_positive_inputs(dtype, n):
+    # incoming gradients of inf and nan where the input is negative must give 0, not nan
+    rng = np.random.default_rng(n)
+    x = ad.tensor(rng.standard_normal(n).astype(dtype), requires_grad=True)
+    seed = rng.standard_normal(n).astype(dtype)
+    seed[:3] = [np.inf, np.nan, -np.inf]
+    x.data[:3] = -1.0
+    ad.relu(x).backward(seed)
+    want = np.where(x.numpy() > 0, seed, 0).astype(dtype)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
 def test_leaky_relu_at_zero_has_the_left_slope():
     (g,) = grad_of(lambda x: ad.leaky_relu(x, 0.2), [-1.0, 0.0, 2.0])
     np.testing.assert_array_equal(g, [0.2, 0.2, 1.0])

@@ -268,7 +268,10 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         _store_grad(t, g, tensors, g_exclusive)
                     continue
                 rules = node.rules
-                args, out = (node.inputs, t) if tensors else (node.vals, t._data)
+                if tensors:
+                    args, out = node.inputs, t
+                else:
+                    args, out = node.vals, t._data
                 given = None  # memory of g given to an operand already (see _exclusive)
             elif node is None:
                 continue

@@ -501,11 +501,6 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str) -> t
     """Hold the values the rules of op ``name`` read (see ``saves`` of :func:`op`); ``t`` is its output."""
     if saves == "out":
         return (_hold(t, name),)
-    if saves == "inputs" and len(operands) == 1:
-        return (_hold(operands[0], name),)
-    if saves == "others" and len(needs) == 1 and len(operands) == 2:
-        other = operands[1 - needs[0]]  # read by the one rule that runs
-        return (_hold(other, name),) if isinstance(other, Tensor) else ()
     # "others": an operand's value is read only by the rules of the others
     alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
     locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]

@@ -225,6 +225,12 @@ def linear(x, weight, bias=None):
     one node instead of three (a third of the bookkeeping of a small network's step), and
     the bias is added in place.
     """
+    if np.ndim(weight) != 2 or (bias is not None and np.ndim(bias) > 1):
+        raise ValueError(
+            f"linear: weight must be a matrix (out_features, in_features) and bias a vector "
+            f"(out_features,), got shapes {np.shape(weight)} and {np.shape(bias)}; for other shapes "
+            "write x @ weight.T + bias"
+        )
     if bias is None:
         return matmul(x, transpose(weight))
     return _linear(x, weight, bias)
@@ -266,8 +272,8 @@ _LINEAR_TANGENTS = (_linear_tangent_x, _linear_tangent_w, _linear_tangent_b)
 
 @op(name="linear", saves="others", tangents=True, batched=True)
 def _linear(x, weight, bias, /):
-    out = np.matmul(x, np.swapaxes(weight, -1, -2))
-    if type(out) is np.ndarray and np.result_type(out, bias) == out.dtype:
+    out = np.matmul(x, np.asarray(weight).T)
+    if type(out) is np.ndarray and np.result_type(out, bias) == out.dtype:  # bias has at most 1 axis
         np.add(out, bias, out=out)  # a new array: adding in place saves a pass over memory
     else:
         out = out + bias

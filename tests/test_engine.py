@@ -415,6 +415,10 @@ def test_error_shape_mismatch_names_the_op_and_shapes():
         a @ b
     with pytest.raises(ValueError, match=r"add: operands of shapes \(2, 3\) and \(4, 5\)"):
         a + b
+    with pytest.raises(ValueError, match=r"linear: operands of shapes \(2, 3\) and \(5, 4\) and \(5,\)"):
+        ad.linear(a, np.ones((5, 4)), np.ones(5))
+    with pytest.raises(ValueError, match=r"weight must be a matrix .* got shapes \(3,\) and \(2, 3\)"):
+        ad.linear(a, np.ones(3), np.ones((2, 3)))
 
 
 def test_error_custom_rule_with_the_wrong_number_of_gradients():
@@ -590,3 +594,15 @@ def test_a_view_made_outside_recording_protects_its_base():
     with ad.no_grad():
         flat += 1.0
     assert x.numpy()[0, 0] == 2.0
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (100, 50)])  # a filled array, and a zero-stride view
+def test_a_reduction_spreads_its_gradient_into_an_ordinary_array(shape):
+    x = ad.tensor(np.ones(shape), requires_grad=True)
+    (x.sum() * 2.0).backward()
+    x.sum(axis=0).mean().backward()
+    grad = x.grad.numpy()
+    np.testing.assert_array_equal(grad, np.full(shape, 2.0 + 1.0 / shape[1]))
+    assert grad.flags.writeable  # the user's to change, not a read-only view of the seed
+    grad[0, 0] = 7.0
+    assert x.grad.numpy()[0, 0] == 7.0

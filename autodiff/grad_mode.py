@@ -26,12 +26,15 @@ class _State(threading.local):
     anomaly = False  # check every value (detect_anomaly)
     trace = False  # nodes remember where they were made and how to re-run their op
     extra = False  # any of the three (kept by __setattr__): the one flag an op checks for them
+    checks = False  # anomaly or trace (kept by __setattr__)
     usual = True  # enabled and not extra (kept by __setattr__, listed in _unusual)
 
     def __setattr__(self, name: str, value) -> None:
         _set(self, name, value)
         if name != "enabled":
-            _set(self, "extra", bool(self.forward or self.anomaly or self.trace))
+            checks = bool(self.anomaly or self.trace)
+            _set(self, "checks", checks)
+            _set(self, "extra", bool(self.forward) or checks)
         usual = self.enabled and not self.extra
         if usual != self.usual:
             _set(self, "usual", usual)

@@ -558,9 +558,10 @@ def _finite(value: Any) -> bool:
 def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple, index: int | None,
               batched: bool, fn: Callable, args: tuple, kwargs: dict) -> None:
     """Forward mode, tracing and anomaly detection: the rare work after an op."""
-    if _mode.forward:
-        _push_tangent(name, t, operands, vals, result, index, batched)
-    if _mode.trace or _mode.anomaly:
+    token = _mode.forward
+    if token:
+        _push_tangent(name, t, operands, vals, result, index, batched, token)
+    if _mode.checks:
         site = Site(fn, args, kwargs)
         if t._node is not None:
             t._node = _TracedNode.of(t._node, site)
@@ -580,43 +581,46 @@ class NoTangentRule(TypeError):
 
 
 def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple, index: int | None,
-                  batched: bool) -> None:
+                  batched: bool, token: int) -> None:
     """Forward mode: the tangent of ``t`` as the sum over its operands' tangent contributions.
 
-    A tangent is stored with the token of the sweep that made it, so a tensor left over
-    from an earlier sweep contributes nothing to this one.
+    A tangent is stored with the token of the sweep that made it (``token``), so a tensor
+    left over from an earlier sweep contributes nothing to this one.
     """
-    token = _mode.forward
-    total = None
+    out = t._data
+    total = rules = None
     for i, a in enumerate(operands):
         pair = a._tangent if isinstance(a, Tensor) else None
         if pair is None or pair[0] != token:
             continue
         tangent = pair[1]
-        if index is None:
-            raise NoTangentRule(
-                f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
-                "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
-            )
-        rules = result[index] if type(result[index]) is tuple else (result[index],)
-        batch = tangent.ndim - a.ndim
-        if batch and index != 1 and not batched:
-            raise NotBatched(name)
-        if index == 1 and batch and a.ndim < t.ndim:
-            # a reverse rule used as tangent rule broadcasts like numpy: align the batch axes
-            tangent = tangent.reshape(tangent.shape[:batch] + (1,) * (t.ndim - a.ndim) + a.shape)
+        if rules is None:
+            if index is None:
+                raise NoTangentRule(
+                    f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
+                    "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
+                )
+            rules = result[index] if type(result[index]) is tuple else (result[index],)
+        ndim = a._data.ndim
+        batch = tangent.ndim - ndim
+        if batch:
+            if index != 1 and not batched:
+                raise NotBatched(name)
+            if index == 1 and ndim < out.ndim:
+                # a reverse rule used as tangent rule broadcasts like numpy: align the batch axes
+                tangent = tangent.reshape(tangent.shape[:batch] + (1,) * (out.ndim - ndim) + a._data.shape)
         if isinstance(tangent, Tensor):  # the tangent itself is recorded: run the rule on tensors
             part = rules[i](tangent, t, *operands)
         else:
-            part = rules[i](tangent, t._data, *vals)
+            part = rules[i](tangent, out, *vals)
         total = part if total is None else total + part
     if total is None:
         return
-    shape = total.shape[: total.ndim - t.ndim] + t.shape if total.ndim >= t.ndim else t.shape
+    shape = total.shape[: total.ndim - out.ndim] + out.shape if total.ndim >= out.ndim else out.shape
     if total.shape != shape:
         total = np.broadcast_to(total, shape)
-    if total.dtype != t.dtype:
-        total = total.astype(t.dtype)
+    if total.dtype is not out.dtype and total.dtype != out.dtype:
+        total = total.astype(out.dtype)
     t._tangent = (token, total)
 
 

@@ -218,6 +218,11 @@ def matmul(x, y):
     return np.matmul(x, y), _MATMUL, _MATMUL_TANGENTS
 
 
+def _shape(a) -> tuple:
+    """``np.shape(a)`` without numpy's dispatch to ``Tensor.__array_function__`` (2 µs a call)."""
+    return a.shape if isinstance(a, (Tensor, np.ndarray)) else np.shape(a)
+
+
 def linear(x, weight, bias=None):
     """The affine map ``x @ weight.T + bias`` (PyTorch's ``F.linear``); ``weight`` is (out, in).
 
@@ -225,10 +230,10 @@ def linear(x, weight, bias=None):
     one node instead of three (a third of the bookkeeping of a small network's step), and
     the bias is added in place.
     """
-    if np.ndim(weight) != 2 or (bias is not None and np.ndim(bias) > 1):
+    if len(_shape(weight)) != 2 or (bias is not None and len(_shape(bias)) > 1):
         raise ValueError(
             f"linear: weight must be a matrix (out_features, in_features) and bias a vector "
-            f"(out_features,), got shapes {np.shape(weight)} and {np.shape(bias)}; for other shapes "
+            f"(out_features,), got shapes {_shape(weight)} and {_shape(bias)}; for other shapes "
             "write x @ weight.T + bias"
         )
     if bias is None:

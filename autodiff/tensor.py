@@ -79,6 +79,9 @@ class _Lock:
         waits in ``_WAITING`` until then.
         """
         self.exposed, frozen = self.exposed
+        if len(frozen) == 1 and not _WAITING and frozen[0].base is None:  # the usual case, quickly
+            frozen[0].flags.writeable = True
+            return
         for a in sorted(frozen, key=lambda a: a.base is not None) + _WAITING:  # a view after its base
             if a.base is None or a.base.flags.writeable:
                 a.flags.writeable = True

@@ -21,10 +21,15 @@ def _reduce(losses, reduction: str):
     raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def _shape(a) -> tuple:
+    # a tensor's own shape: np.shape would go through Tensor.__array_function__ (2 µs a call)
+    return a.shape if isinstance(a, (ad.Tensor, np.ndarray)) else np.shape(a)
+
+
 def _same_shape(name: str, pred, target) -> None:
-    if np.shape(pred) != np.shape(target):
+    if _shape(pred) != _shape(target):
         raise ValueError(
-            f"{name}: predictions of shape {np.shape(pred)} and targets of shape {np.shape(target)} "
+            f"{name}: predictions of shape {_shape(pred)} and targets of shape {_shape(target)} "
             "differ; reshape one (e.g. targets[:, None]) so they match"
         )
 

@@ -275,7 +275,7 @@ _LINEAR = (_linear_grad_x, _linear_grad_w, _linear_grad_b)
 _LINEAR_TANGENTS = (_linear_tangent_x, _linear_tangent_w, _linear_tangent_b)
 
 
-@op(name="linear", saves="others", tangents=True, batched=True)
+@op(name="linear", saves=(0, 1), tangents=True, batched=True)
 def _linear(x, weight, bias, /):
     out = np.matmul(x, np.asarray(weight).T)
     if type(out) is np.ndarray and np.result_type(out, bias) == out.dtype:  # bias has at most 1 axis

@@ -66,10 +66,15 @@ class _Lock:
 
     def freeze(self) -> None:
         """The first pending node saved the values: the user's arrays become read-only."""
-        frozen = [a for a in self.exposed if a.flags.writeable]
+        exposed = self.exposed
+        if len(exposed) == 1:  # the usual case, quickly
+            a = exposed[0]
+            frozen = [a] if a.flags.writeable else []
+        else:
+            frozen = [a for a in exposed if a.flags.writeable]
         for a in frozen:
             a.flags.writeable = False
-        self.exposed = (self.exposed, frozen)
+        self.exposed = (exposed, frozen)
 
     def thaw(self) -> None:
         """The last pending node is gone: give the user's arrays back their writability.
@@ -500,10 +505,12 @@ def _checked_rules(name: str, rules: Any, n: int) -> tuple:
     return rules
 
 
-def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str) -> tuple:
+def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tuple) -> tuple:
     """Hold the values the rules of op ``name`` read (see ``saves`` of :func:`op`); ``t`` is its output."""
     if saves == "out":
         return (_hold(t, name),)
+    if type(saves) is tuple:  # the operands at these positions
+        return tuple([_hold(operands[i], name) for i in saves if isinstance(operands[i], Tensor)])
     # "others": an operand's value is read only by the rules of the others
     alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
     locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
@@ -673,11 +680,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     ----------
     name : str, optional
         Shown in errors and drawings; defaults to the function's name.
-    saves : {"all", "inputs", "others", "out", None}
+    saves : {"all", "inputs", "others", "out", None} or tuple of int
         Which values the rules read; those are protected against mutation until
         backward has run. Built-in ops declare exactly what they read. ``"others"``:
         each operand's rule reads the other operands only (a product), so an operand
-        is saved only if another operand's gradient is wanted.
+        is saved only if another operand's gradient is wanted. A tuple: the operands
+        at these positions (``linear`` reads its input and weight, not its bias).
     view : bool
         The output may share memory with the first operand.
     symmetric : bool
@@ -707,10 +715,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     if fn is None:
         return lambda f: op(f, name=name, saves=saves, view=view, symmetric=symmetric, tangents=tangents,
                             batched=batched)
-    if saves not in ("all", "inputs", "others", "out", None):
-        raise ValueError(f"saves must be 'all', 'inputs', 'others', 'out' or None, got {saves!r}")
     opname = name or fn.__name__
     n = _count_operands(fn)
+    if not (saves in ("all", "inputs", "others", "out", None) or (
+            type(saves) is tuple and all(type(i) is int and 0 <= i and (n is None or i < n) for i in saves))):
+        raise ValueError(f"saves must be 'all', 'inputs', 'others', 'out', None or a tuple of operand "
+                         f"positions, got {saves!r}")
 
     jvp_index = 2 if tangents else 1 if symmetric else None
     # ops with no options (most of them) get wrappers without *args and **kwargs: packing
@@ -825,7 +835,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
         def wrapper(*args, **kwargs):
             k = len(args) if n is None else n
             operands = args[:k]
-            vals = tuple(a._data if isinstance(a, Tensor) else a for a in operands)
+            vals = tuple([a._data if isinstance(a, Tensor) else a for a in operands])
             try:
                 result = fn(*vals, *args[k:], **kwargs)
             except ValueError as e:
@@ -833,7 +843,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            needs = tuple(i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad)
+            needs = tuple([i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad])
             base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
             usual = not _unusual
             if needs and (usual or _mode.enabled) and out.dtype.kind == "f":

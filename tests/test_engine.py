@@ -505,6 +505,30 @@ def test_a_product_saves_only_the_operands_a_wanted_gradient_reads(product):
     np.testing.assert_array_equal(w.grad.numpy(), w0.grad.numpy())
 
 
+def test_linear_saves_its_input_and_weight_not_its_bias():
+    # no rule of linear reads the bias's values: it may change before backward (an optimiser
+    # step, say) without changing any gradient; the input and the weight may not
+    rng = np.random.default_rng(0)
+    x = ad.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    w = ad.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    b = ad.tensor(rng.standard_normal(2), requires_grad=True)
+    loss = (ad.linear(x, w, b) ** 2).sum()
+    expected = [2 * (out := x.numpy() @ w.numpy().T + b.numpy()) @ w.numpy(), 2 * out.T @ x.numpy(),
+                2 * out.sum(axis=0)]
+    for saved in (x, w):
+        with pytest.raises(RuntimeError, match="saved by op 'linear'"):
+            saved.data[0] = 9.0
+    b.data[...] = 100.0  # not saved by linear (the square saved linear's output, not b)
+    loss.backward()
+    for t, grad in zip((x, w, b), expected, strict=True):
+        np.testing.assert_allclose(t.grad.numpy(), grad, rtol=1e-12)
+
+
+def test_an_op_saving_operands_by_position_checks_them():
+    with pytest.raises(ValueError, match=r"saves must be .*a tuple of operand positions, got \(0, 2\)"):
+        ad.op(lambda x, y: (x * y, None), saves=(0, 2))
+
+
 def test_arrays_taken_before_the_graph_cannot_change_saved_values():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     taken = [x.data, x.numpy(), np.asarray(x), x.reshape(2, 1).data]  # the last one: a view's array

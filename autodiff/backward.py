@@ -21,44 +21,44 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .tensor import Node, Tensor, _RetainGrad, _wrap
+from .tensor import Tensor, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
 
-def _freed_error(node: Node) -> RuntimeError:
+def _freed_error(t: Tensor) -> RuntimeError:
     return RuntimeError(
-        f"backward through a graph that was already freed: the node of op '{node.op}' ran in an "
+        f"backward through a graph that was already freed: the node of op '{t._op}' ran in an "
         "earlier backward(), which released its saved values. Pass retain_graph=True to the "
         "first backward() to run through the graph again."
     )
 
 
-def _check_finite(node: Node, index: int, g, gi, args) -> None:
+def _check_finite(t: Tensor, index: int, g, gi, args) -> None:
     """Anomaly detection in the reverse sweep: a non-finite gradient from finite values."""
     from .tensor import _finite
 
     if not _finite(gi) and _finite(g) and all(_finite(a) for a in args):
-        where = getattr(node, "where", None)
+        where = getattr(t, "_where", None)
         shapes = ", ".join(str(np.shape(a)) for a in args)
         raise FloatingPointError(
-            f"the rule of op '{node.op}' made a non-finite gradient for operand {index} from finite values "
+            f"the rule of op '{t._op}' made a non-finite gradient for operand {index} from finite values "
             f"(operands of shapes {shapes}); the op was created at "
             f"{where.line if where else 'an unknown line'}"
         )
 
 
-def _unbroadcast(g, shape: tuple, node: Node, index: int, out_ndim: int):
+def _unbroadcast(g, shape: tuple, t: Tensor, index: int):
     """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``.
 
-    Broadcasting never gives a gradient more axes than the op's output has
-    (``out_ndim``): such a gradient comes from a wrong rule, and is an error.
+    Broadcasting never gives a gradient more axes than the op's output ``t`` has:
+    such a gradient comes from a wrong rule, and is an error.
     """
     lead = g.ndim - len(shape)
-    if lead < 0 or g.ndim > max(out_ndim, len(shape)) or any(
+    if lead < 0 or g.ndim > max(t.ndim, len(shape)) or any(
             s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:], strict=True)):
         raise ValueError(
-            f"the rule of op '{node.op}' returned a gradient of shape {g.shape} for operand "
+            f"the rule of op '{t._op}' returned a gradient of shape {g.shape} for operand "
             f"{index}, which has shape {shape}; a rule must return its operand's shape "
             "(or a shape that broadcasts to it)"
         )
@@ -171,9 +171,9 @@ def _park(starts) -> dict:
             continue
         parked[t] = t._pending
         t._pending = None
-        node = t._node
-        if node is not None and node.rules is not None:
-            stack.extend(node.inputs[i] for i in node.needs)
+        if t._rules:
+            inputs = t._inputs
+            stack.extend(inputs[i] for i in t._needs)
     return parked
 
 
@@ -211,13 +211,13 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
     """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
     stack = list(roots)
     while stack:
-        node = stack.pop()._node
-        if node is None:
-            continue
-        if node.rules is None:
-            raise _freed_error(node)
-        inputs = node.inputs
-        for i in node.needs:
+        t = stack.pop()
+        if not t._rules:
+            if t._rules is None:  # a leaf
+                continue
+            raise _freed_error(t)
+        inputs = t._inputs
+        for i in t._needs:
             parent = inputs[i]
             count = parent._pending
             if count:
@@ -252,7 +252,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
     try:
         while ready:
             t, g = pop_ready()
-            node = t._node
+            rules = t._rules
             if g is not None:
                 g_exclusive = False
                 if exclusive and t in exclusive:
@@ -263,25 +263,24 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                     g_exclusive = False  # a hook may keep what it saw
                 if found is not None and t in found:
                     found[t] = g
-                if node is None:
+                if rules is None:  # a leaf
                     if found is None:
                         _store_grad(t, g, tensors, g_exclusive)
                     continue
-                rules = node.rules
                 if tensors:
-                    args, out = node.inputs, t
+                    args, out = t._inputs, t
                 else:
-                    args, out = node.vals, t._data
+                    args, out = t._vals, t._data
                 given = None  # memory of g given to an operand already (see _exclusive)
-            elif node is None:
+            elif rules is None:
                 continue
-            inputs = node.inputs
-            for i in node.needs:
+            inputs = t._inputs
+            for i in t._needs:
                 parent = inputs[i]
                 gi = None if g is None or rules[i] is None else rules[i](g, out, *args)
                 if gi is not None:
                     if anomaly:
-                        _check_finite(node, i, g, gi, args)
+                        _check_finite(t, i, g, gi, args)
                     if tensors:
                         if not isinstance(gi, Tensor):
                             gi = _wrap(np.asarray(gi))
@@ -289,7 +288,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         gi = np.asarray(gi)
                     pdata = parent._data
                     if gi.shape != pdata.shape:
-                        gi = _unbroadcast(gi, pdata.shape, node, i, t.ndim)
+                        gi = _unbroadcast(gi, pdata.shape, t, i)
                     if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
                         gi = gi.astype(pdata.dtype)
                 count = parent._pending - 1
@@ -310,12 +309,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         adjoint[parent] = gi
                 else:
                     push_ready((parent, gi))
-            if not retain:
-                if node.locks:
-                    node.release()
-                else:  # node.release(), inline: it has nothing to unlock
-                    node.inputs = node.vals = ()
-                    node.rules = None
+            if not retain:  # release the node: dropping its locks unlocks them (see _Locks)
+                t._inputs = t._vals = t._rules = t._locks = ()
     except BaseException:
         ready.append((t, None))  # the failed node's tensor: the counts left are reached from it
         raise
@@ -334,18 +329,17 @@ def topological(root: Tensor) -> list[Tensor]:
         t, expanded = stack.pop()
         if id(t) in done:
             continue
-        node = t._node
-        if expanded or node is None:
+        if expanded or t._rules is None:
             done.add(id(t))
             order.append(t)
             continue
-        if node.rules is None:
+        if not t._rules:
             raise RuntimeError(
-                f"backward() already freed this graph (op '{node.op}'); use it before backward(), "
+                f"backward() already freed this graph (op '{t._op}'); use it before backward(), "
                 "or call backward(retain_graph=True)"
             )
         stack.append((t, True))
-        for operand in reversed(node.inputs):
+        for operand in reversed(t._inputs):
             if isinstance(operand, Tensor) and id(operand) not in done:
                 stack.append((operand, False))
     return order

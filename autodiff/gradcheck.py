@@ -220,20 +220,19 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
 def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.Generator) -> str | None:
     """The first op, in topological order, whose reverse rule disagrees with a local finite difference."""
     for t in topological(out):
-        node = t._node
-        site = getattr(node, "where", None) if node is not None else None
+        site = getattr(t, "_where", None) if t._rules else None
         if site is None:
             continue
-        vals, g = node.vals, rng.standard_normal(t.shape)
-        for i in node.needs:
+        vals, g = t._vals, rng.standard_normal(t.shape)
+        for i in t._needs:
             x = np.asarray(vals[i])
             if x.dtype.kind != "f":
                 continue
             w = rng.standard_normal(x.shape)
-            gi = node.rules[i](g, t._data, *vals)
+            gi = t._rules[i](g, t._data, *vals)
             gi = np.zeros(x.shape) if gi is None else np.asarray(gi)
             if gi.shape != x.shape:
-                gi = _unbroadcast(gi, x.shape, node, i, t.ndim)
+                gi = _unbroadcast(gi, x.shape, t, i)
             analytic = float(np.sum(gi * w))
 
             def local(value, i=i, vals=vals, site=site):
@@ -245,7 +244,7 @@ def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.
             numeric = float(np.sum(g * (local(x + eps * w) - local(x - eps * w)))) / (2 * eps)
             if abs(analytic - numeric) > atol + rtol * abs(numeric):
                 shapes = ", ".join(str(np.shape(v)) for v in vals)
-                return (f"op '{node.op}' (operand {i}; operands of shapes {shapes}), created at {site.line}: "
+                return (f"op '{t._op}' (operand {i}; operands of shapes {shapes}), created at {site.line}: "
                         f"its rule gives {analytic:.8g}, finite differences {numeric:.8g}")
     return None
 
@@ -282,13 +281,12 @@ def _kinks(out: Tensor, eps: float) -> list[str]:
     """Ops in the graph evaluated within a few steps of a point where they are not differentiable."""
     found = []
     for t in topological(out):
-        node = t._node
-        site = getattr(node, "where", None) if node is not None else None
-        if site is None or node.op not in _KINKS:
+        site = getattr(t, "_where", None) if t._rules else None
+        if site is None or t._op not in _KINKS:
             continue
-        distance = float(_KINKS[node.op](node.vals, t._data, site))
+        distance = float(_KINKS[t._op](t._vals, t._data, site))
         if distance <= 100 * eps:
-            found.append(f"{node.op} at {site.line}: {distance:.2g} from its kink")
+            found.append(f"{t._op} at {site.line}: {distance:.2g} from its kink")
     return found
 
 

@@ -1,10 +1,12 @@
-"""The Tensor, the graph node that records how it was made, and the op mechanism.
+"""The Tensor, which is also the graph node that records how it was made, and the op mechanism.
 
 Decisions recorded here:
 
 * A Tensor wraps a numpy array (``data``). When it is the result of an op on
-  tensors that require grad, it holds a :class:`Node`: the op's name, its
-  operands and one derivative rule per operand.
+  tensors that require grad, it is also the graph's node for that op: it holds
+  the op's name, its operands and one derivative rule per operand (the slots
+  ``_op``, ``_inputs``, ``_rules``, ...). No separate node object: one object less
+  per op to make, and for the garbage collector to scan, in a long graph.
 * A rule is ``rule(g, out, *operands) -> gradient for one operand``. The engine
   calls it with numpy arrays for an ordinary backward (no Tensor is created per
   node), and with Tensors under ``create_graph=True``; rules are written with
@@ -128,48 +130,20 @@ class _SavedArray(np.ndarray):
     del _guard
 
 
-class Node:
-    """How a tensor was made: op name, operands, their raw values and one rule each.
+class _Locks(tuple):
+    """The locks of the values one recorded op saved (see :class:`_Lock`).
 
-    ``needs`` lists the operands that require grad; ``locks`` the saved values it
-    protects. ``rules`` is None once backward has released the node. Under
-    anomaly detection or tracing, the node is a :class:`_TracedNode`.
+    Dropping the last reference unlocks them: backward drops it once it has run the op,
+    and a graph dropped unused drops it with its tensor.
     """
-
-    __slots__ = ("op", "inputs", "vals", "rules", "needs", "locks")
-
-    def release(self) -> None:
-        """Free what backward needed: operands, saved values, rules, locks."""
-        for lock in self.locks:
-            lock.count -= 1
-            if lock.exposed is not None and not lock.count and type(lock.exposed) is tuple:
-                lock.thaw()
-        self.locks = self.inputs = self.vals = ()
-        self.rules = None
-
-
-class _SavingNode(Node):
-    """A node that saved values; unlocks them if the graph is dropped unused."""
 
     __slots__ = ()
 
-    __del__ = Node.release
-
-
-class _TracedNode(_SavingNode):
-    """A node that knows where it was made: ``where``, the creating line and the op's call
-    (see :class:`Site`). Made under anomaly detection or tracing only, so that the slot
-    costs nothing in the usual graph."""
-
-    __slots__ = ("where",)
-
-    @classmethod
-    def of(cls, node: Node, where: "Site") -> "_TracedNode":
-        traced = _new(cls)
-        traced.op, traced.inputs, traced.vals, traced.rules = node.op, node.inputs, node.vals, node.rules
-        traced.needs, traced.locks, traced.where = node.needs, node.locks, where
-        node.locks = ()  # held by the traced node now: the one replaced must not release them
-        return traced
+    def __del__(self) -> None:
+        for lock in self:
+            lock.count -= 1
+            if lock.exposed is not None and not lock.count and type(lock.exposed) is tuple:
+                lock.thaw()
 
 
 class Tensor:
@@ -194,9 +168,15 @@ class Tensor:
     """
 
     # _pending: during a reverse sweep, how many of the tensor's consumers have not yet sent
-    # their gradient (see backward._sweep); None or 0 otherwise
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_lock", "_hooks", "_tangent", "_pending",
-                 "__weakref__")
+    # their gradient (see backward._sweep); None or 0 otherwise.
+    # The node, for a tensor an op recorded: _rules, one rule per operand (None for a
+    # tensor no op recorded, a leaf; () once backward has run the op and released it);
+    # _op, the op's name; _inputs, its operands; _vals, their raw values; _needs, the
+    # positions of those that require grad; _locks, the locks of the values its rules
+    # read (see _Locks); _where, under anomaly detection or tracing, the Site that made it.
+    # A leaf leaves all but _rules unset: they cost nothing then.
+    __slots__ = ("_data", "grad", "requires_grad", "_lock", "_hooks", "_tangent", "_pending",
+                 "_rules", "_op", "_inputs", "_vals", "_needs", "_locks", "_where", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -206,7 +186,7 @@ class Tensor:
             raise TypeError(f"cannot make a Tensor from {type(data).__name__}: numpy gives an object array")
         self.grad = None
         self.requires_grad = False
-        self._node = None
+        self._rules = None
         self._lock = None
         self._hooks = None
         self._tangent = None
@@ -255,12 +235,12 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors not made by a recorded op (their ``.grad`` is filled by backward)."""
-        return self._node is None
+        return self._rules is None
 
     @property
     def op(self) -> str | None:
         """Name of the op that made this tensor, or None for a leaf."""
-        return None if self._node is None else self._node.op
+        return None if self._rules is None else self._op
 
     @property
     def T(self) -> "Tensor":
@@ -289,9 +269,9 @@ class Tensor:
     # ------------------------------------------------------------- autograd
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place on a leaf; returns self."""
-        if self._node is not None and not requires_grad:
+        if self._rules is not None and not requires_grad:
             raise RuntimeError(
-                f"requires_grad_(False) on a non-leaf tensor (made by op '{self._node.op}'); use .detach()"
+                f"requires_grad_(False) on a non-leaf tensor (made by op '{self._op}'); use .detach()"
             )
         if requires_grad and not _is_float(self._data.dtype):
             raise TypeError(
@@ -311,7 +291,7 @@ class Tensor:
         """Keep ``.grad`` for this non-leaf tensor on backward (accumulating, as a leaf's)."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
-        if self._node is None or any(isinstance(h, _RetainGrad) for h in self._hooks or ()):
+        if self._rules is None or any(isinstance(h, _RetainGrad) for h in self._hooks or ()):
             return
         self.register_hook(_RetainGrad(self))
 
@@ -414,8 +394,8 @@ class Tensor:
         extra = ""
         if self._data.dtype not in (np.float64, np.int64, np.bool_):
             extra += f", dtype={self._data.dtype}"
-        if self._node is not None:
-            extra += f", op={self._node.op}"
+        if self._rules is not None:
+            extra += f", op={self._op}"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
@@ -473,7 +453,7 @@ def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
     """
     t = _new(Tensor)
     t._data = data
-    t.grad = t._node = t._hooks = t._tangent = t._pending = None
+    t.grad = t._rules = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
     t.requires_grad = False
     return t
@@ -506,22 +486,26 @@ def _checked_rules(name: str, rules: Any, n: int) -> tuple:
 
 
 def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tuple) -> tuple:
-    """Hold the values the rules of op ``name`` read (see ``saves`` of :func:`op`); ``t`` is its output."""
+    """Hold the values the rules of op ``name`` read (see ``saves`` of :func:`op`); ``t`` is its output.
+
+    Returns a :class:`_Locks`, or () when nothing is saved.
+    """
     if saves == "out":
-        return (_hold(t, name),)
+        return _Locks((_hold(t, name),))
     if type(saves) is tuple:  # the operands at these positions
-        return tuple([_hold(operands[i], name) for i in saves if isinstance(operands[i], Tensor)])
-    # "others": an operand's value is read only by the rules of the others
-    alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
-    locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
-    if saves == "all":
-        locks.append(_hold(t, name))
-    return tuple(locks)
+        locks = [_hold(operands[i], name) for i in saves if isinstance(operands[i], Tensor)]
+    else:
+        # "others": an operand's value is read only by the rules of the others
+        alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
+        locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
+        if saves == "all":
+            locks.append(_hold(t, name))
+    return _Locks(locks) if locks else ()
 
 
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
             saves: str | None, base: Tensor | None = None) -> Tensor:
-    """Wrap ``out`` in a tensor with the node that made it; lock what the rules will read.
+    """Wrap ``out`` in a tensor that records the op that made it; lock what the rules will read.
 
     NOTE: the wrappers of plain one- and two-operand ops do the same inline: the call
     costs 4% of a small op's time.
@@ -531,10 +515,8 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     t._data, t.requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
-    locks = () if saves is None else _locks(t, name, operands, needs, saves)
-    node = t._node = _new(_SavingNode if locks else Node)
-    node.op, node.inputs, node.vals = name, operands, vals
-    node.rules, node.needs, node.locks = rules, needs, locks
+    t._locks = () if saves is None else _locks(t, name, operands, needs, saves)
+    t._op, t._inputs, t._vals, t._rules, t._needs = name, operands, vals, rules, needs
     return t
 
 
@@ -573,8 +555,8 @@ def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple,
         _push_tangent(name, t, operands, vals, result, index, batched, token)
     if _mode.checks:
         site = Site(fn, args, kwargs)
-        if t._node is not None:
-            t._node = _TracedNode.of(t._node, site)
+        if t._rules is not None:
+            t._where = site
         if _mode.anomaly and not _finite(t._data) and all(_finite(v) for v in vals):
             bad = "nan" if np.isnan(t._data).any() else "-inf" if np.isneginf(t._data).any() else "inf"
             shapes = ", ".join(str(np.shape(v)) for v in vals)
@@ -752,14 +734,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t.grad = t._hooks = t._tangent = t._pending = None
                 t._lock = x._shared_lock() if view else None
                 if saves is None:
-                    locks = ()
+                    t._locks = ()
                 elif saves == "out" or saves == "inputs":
-                    locks = (_hold(t if saves == "out" else x, opname),)
+                    t._locks = _Locks((_hold(t if saves == "out" else x, opname),))
                 else:
-                    locks = _locks(t, opname, (x,), _FIRST, saves)
-                node = t._node = _new(_SavingNode if locks else Node)
-                node.op, node.inputs, node.vals = opname, (x,), (val,)
-                node.rules, node.needs, node.locks = rules, _FIRST, locks
+                    t._locks = _locks(t, opname, (x,), _FIRST, saves)
+                t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x,), (val,), rules, _FIRST
             else:
                 t = _wrap(out, x if view and isinstance(x, Tensor) else None)
             if not usual and _mode.extra:
@@ -794,17 +774,15 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t.grad = t._hooks = t._tangent = t._pending = None
                 t._lock = None if base is None else base._shared_lock()
                 if saves is None:
-                    locks = ()
+                    t._locks = ()
                 elif saves == "others" and len(needs) == 1:  # the usual product: no call
                     other = y if rx else x
-                    locks = (_hold(other, opname),) if isinstance(other, Tensor) else ()
+                    t._locks = _Locks((_hold(other, opname),)) if isinstance(other, Tensor) else ()
                 elif saves == "others" or (saves == "inputs" and needs is _BOTH):  # two tensors
-                    locks = (_hold(x, opname), _hold(y, opname))
+                    t._locks = _Locks((_hold(x, opname), _hold(y, opname)))
                 else:
-                    locks = _locks(t, opname, (x, y), needs, saves)
-                node = t._node = _new(_SavingNode if locks else Node)
-                node.op, node.inputs, node.vals = opname, (x, y), (vx, vy)
-                node.rules, node.needs, node.locks = rules, needs, locks
+                    t._locks = _locks(t, opname, (x, y), needs, saves)
+                t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x, y), (vx, vy), rules, needs
             else:
                 t = _wrap(out, base)
             if not usual and _mode.extra:

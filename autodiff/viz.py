@@ -142,8 +142,8 @@ def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]
     position = {id(t): k for k, t in enumerate(order)}
     parents = {}
     for k, t in enumerate(order):
-        if t._node is not None:
-            parents[k] = [(i, position[id(a)]) for i, a in enumerate(t._node.inputs) if isinstance(a, Tensor)]
+        if t._rules is not None:
+            parents[k] = [(i, position[id(a)]) for i, a in enumerate(t._inputs) if isinstance(a, Tensor)]
     return order, parents
 
 
@@ -179,7 +179,7 @@ def _names(order: list[Tensor], params: Any) -> dict[int, str]:
     for t in order:
         if id(t) in given:
             names[id(t)] = given[id(t)]
-        elif t._node is None:
+        elif t._rules is None:
             names[id(t)] = f"x{leaves}"
             leaves += 1
         else:
@@ -196,11 +196,10 @@ def _constant(value: Any) -> str:
 
 def _op_label(t: Tensor) -> str:
     """The op's name, with its constant operands in place ("sub(1.0, ·)": · is a tensor)."""
-    node = t._node
-    op = _OP_SHORT.get(node.op, node.op)
-    if all(isinstance(a, Tensor) or a is None for a in node.inputs):
+    op = _OP_SHORT.get(t._op, t._op)
+    if all(isinstance(a, Tensor) or a is None for a in t._inputs):
         return op
-    args = ["·" if isinstance(a, Tensor) else _constant(a) for a in node.inputs if a is not None]
+    args = ["·" if isinstance(a, Tensor) else _constant(a) for a in t._inputs if a is not None]
     return f"{op}({', '.join(args)})"
 
 
@@ -234,17 +233,17 @@ class _Structure:
         for k, t in enumerate(order):
             ps = parents.get(k, ())
             data = t._data
-            if t._node is None:
+            if t._rules is None:
                 key = (None, data.shape, data.dtype.char, t.requires_grad)
             elif len(ps) > _MAX_OPERANDS:
                 key = k
             else:
-                key = (t._node.op, tuple(i for i, _ in ps), data.shape, data.dtype.char)
+                key = (t._op, tuple(i for i, _ in ps), data.shape, data.dtype.char)
                 for slot, (_, p) in enumerate(ps):
                     self.operands[k, slot] = p
             code = codes.setdefault(key, len(codes))
             self.code[k] = code
-            self.kind[k] = kinds.setdefault(None if t._node is None else t._node.op, len(kinds))
+            self.kind[k] = kinds.setdefault(None if t._rules is None else t._op, len(kinds))
             self.previous[k] = last.get(code, -1)
             last[code] = k
 
@@ -306,7 +305,7 @@ class _Structure:
 
 
 def _op_name(t: Tensor) -> str:
-    return "leaf" if t._node is None else _OP_SHORT.get(t._node.op, t._node.op)
+    return "leaf" if t._rules is None else _OP_SHORT.get(t._op, t._op)
 
 
 def _block(order, start: int, length: int) -> str:
@@ -328,9 +327,9 @@ def _span(order, names, members: np.ndarray) -> str:
     """A line naming a summary's first and last op and input, so it reads between the drawn nodes."""
     ends = []
     for is_op in (True, False):
-        first = next((k for k in members.tolist() if (order[k]._node is not None) == is_op), None)
+        first = next((k for k in members.tolist() if (order[k]._rules is not None) == is_op), None)
         if first is not None:
-            last = next(k for k in reversed(members.tolist()) if (order[k]._node is not None) == is_op)
+            last = next(k for k in reversed(members.tolist()) if (order[k]._rules is not None) == is_op)
             ends.append(names[id(order[first])] if first == last
                         else f"{names[id(order[first])]} … {names[id(order[last])]}")
     return "\n" + "; ".join(ends)
@@ -484,7 +483,7 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
             dot.node(node_id[g], label, shape="box3d", style="filled", fillcolor="#eeeeee")
             continue
         t = order[k]
-        lines = [names[id(t)] if t._node is None else f"{names[id(t)]} = {_op_label(t)}"]
+        lines = [names[id(t)] if t._rules is None else f"{names[id(t)]} = {_op_label(t)}"]
         lines.append(f"{t.shape} {t.dtype}")
         value = t._data
         bad = value.dtype.kind == "f" and not np.all(np.isfinite(value))
@@ -494,7 +493,7 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
         if adjoint is not None:
             bad = bad or not np.all(np.isfinite(adjoint))
             lines.append(f"grad {_summary(adjoint)}")
-        attrs = {"shape": "box" if t._node is None else "ellipse", "style": "filled"}
+        attrs = {"shape": "box" if t._rules is None else "ellipse", "style": "filled"}
         if bad:
             attrs["fillcolor"] = "#ff8080"
         elif not t.requires_grad:
@@ -503,7 +502,7 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
             level = math.log10(1 + 9 * float(np.abs(adjoint).max()) / scale)  # 0..1
             attrs["fillcolor"] = f"#ff{int(255 - 155 * level):02x}{int(255 - 235 * level):02x}"
         else:
-            attrs["fillcolor"] = "#cfe2ff" if t._node is None else "white"
+            attrs["fillcolor"] = "#cfe2ff" if t._rules is None else "white"
         cluster = _module_of(t, names, params, parents, order, k) if group_by_module else None
         if cluster is None:
             dot.node(node_id[g], "\n".join(lines), **attrs)
@@ -539,11 +538,11 @@ def _module_of(t, names, params, parents, order, k) -> str | None:
     if params is None:
         return None
     own = names[id(t)]
-    if t._node is None:
+    if t._rules is None:
         return own.rpartition(".")[0] if "." in own else None
     for _, p in parents.get(k, []):
         name = names[id(order[p])]
-        if order[p]._node is None and "." in name:
+        if order[p]._rules is None and "." in name:
             return name.rpartition(".")[0]
     return None
 
@@ -593,13 +592,12 @@ def explain(root: Tensor, params: Any = None) -> str:
     out = names[id(root)]
     lines = ["forward"]
     for t in order:
-        if t._node is None:
+        if t._rules is None:
             lines.append(f"  {names[id(t)]} = {_summary(t._data)}")
         else:
-            node = t._node
             args = [names[id(a)] if isinstance(a, Tensor) else _constant(a)
-                    for a in node.inputs if a is not None]
-            op = _OP_SHORT.get(node.op, node.op)
+                    for a in t._inputs if a is not None]
+            op = _OP_SHORT.get(t._op, t._op)
             lines.append(f"  {names[id(t)]} = {op}({', '.join(args)}) = {_summary(t._data)}")
     lines.append("backward (adjoint = sum over consumers of consumer adjoint × local derivative)")
     consumers: dict[int, list[tuple[int, int]]] = {}
@@ -619,17 +617,16 @@ def explain(root: Tensor, params: Any = None) -> str:
             consumer = order[c]
             if id(consumer) not in adjoints:
                 continue
-            node = consumer._node
             g = adjoints[id(consumer)]
-            repeated = sum(1 for a in node.inputs if a is t) > 1
+            repeated = sum(1 for a in consumer._inputs if a is t) > 1
             local = f"∂{names[id(consumer)]}/∂{names[id(t)]}" + (f"[{i}]" if repeated else "")
             symbols.append(f"∂{out}/∂{names[id(consumer)]} × {local}")
-            vals = [a._data if isinstance(a, Tensor) else a for a in node.inputs]
+            vals = [a._data if isinstance(a, Tensor) else a for a in consumer._inputs]
             if t.size == 1 and consumer.size == 1:
-                derivative = node.rules[i](np.ones_like(consumer._data), consumer._data, *vals)
+                derivative = consumer._rules[i](np.ones_like(consumer._data), consumer._data, *vals)
                 numbers.append(f"{_summary(g)} × {_summary(derivative)}")
             else:
-                numbers.append(_summary(np.asarray(node.rules[i](g, consumer._data, *vals))))
+                numbers.append(_summary(np.asarray(consumer._rules[i](g, consumer._data, *vals))))
         total = _summary(adjoints[id(t)])
         lines.append(f"  {name} = {' + '.join(symbols)} = {' + '.join(numbers)} = {total}")
     return "\n".join(lines)

@@ -228,7 +228,7 @@ def test_collapsed_graphs_stay_within_max_nodes_and_account_for_every_tensor(nam
     table = node_table(ad.draw(root, max_nodes=max_nodes).source)
     assert len(table) <= max_nodes
     assert sum(nodes_held(label) for label, _ in table.values()) == len(recorded)
-    ops = sum(t._node is not None for t in recorded)
+    ops = sum(t._rules is not None for t in recorded)
     assert any(label.startswith(f"v{ops} = sum\n") for label, _ in table.values())  # the output, drawn alone
 
 

@@ -93,7 +93,7 @@ def test_relu_at_zero_has_gradient_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-@pytest.mark.parametrize("n", [10, 5000, 70000])  # both sides of where relu's rule switches method
+@pytest.mark.parametrize("n", [10, 300, 70000])  # both sides of where relu's rule switches method
 def test_relu_passes_exactly_the_gradient_of_positive_inputs(dtype, n):
     # incoming gradients of inf and nan where the input is negative must give 0, not nan
     rng = np.random.default_rng(n)

@@ -146,6 +146,13 @@ class _Locks(tuple):
                 lock.thaw()
 
 
+# The locks of an op whose rules read its own output, not made yet: the output is new and
+# nobody else has its memory, so its lock is made only when something asks for it (the
+# user takes .data, a view is made, another op saves it; see Tensor._shared_lock), and most
+# outputs never need one. (tanh, exp, relu: two objects and a finalizer less per op.)
+_OUT = _Locks()
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it.
 
@@ -198,13 +205,13 @@ class Tensor:
     @property
     def data(self) -> np.ndarray:
         """The values as a numpy array (read-only while a pending backward needs them)."""
-        lock = self._lock
-        if lock is not None and lock.count:
+        lock = self._shared_lock()
+        if lock.count:
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
             view._saved_by = lock.op
             return view
-        self._shared_lock().expose(self._data)
+        lock.expose(self._data)
         return self._data
 
     @data.setter
@@ -323,12 +330,20 @@ class Tensor:
 
     # ------------------------------------------------------------ mutation
     def _shared_lock(self) -> _Lock:
-        if self._lock is None:
-            self._lock = _Lock()
-        return self._lock
+        """The lock of this tensor's memory, made now if it has none (held already if the
+        pending op that made this tensor saved it, see ``_OUT``)."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = _Lock()
+            if self._rules and self._locks is _OUT:
+                lock.count, lock.op = 1, self._op
+                self._locks = _Locks((lock,))
+        return lock
 
     def _check_writable(self, what: str) -> None:
         lock = self._lock
+        if lock is None and self._rules and self._locks is _OUT:
+            lock = self._shared_lock()
         if lock is not None and lock.count:
             raise RuntimeError(
                 f"cannot {what} a tensor whose values are saved by op '{lock.op}' for a pending "
@@ -460,12 +475,16 @@ def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
 
 
 def _hold(t: Tensor, name: str) -> _Lock:
-    """Count one more pending use of ``t``'s values by op ``name``."""
+    """Count one more pending use of ``t``'s values by op ``name``.
+
+    A tensor whose own pending op saved it without a lock (``_OUT``) gets that lock first.
+    """
     lock = t._lock
-    if lock is None:
+    if lock is None and not (t._rules and t._locks is _OUT):
         lock = t._lock = _new(_Lock)  # without the call to __init__: once per saved tensor
         lock.count, lock.exposed = 1, None
     else:
+        lock = t._shared_lock()
         lock.count += 1
     lock.op = name
     if lock.exposed is not None and lock.count == 1:
@@ -491,7 +510,7 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     Returns a :class:`_Locks`, or () when nothing is saved.
     """
     if saves == "out":
-        return _Locks((_hold(t, name),))
+        return _OUT if t._lock is None else _Locks((_hold(t, name),))
     if type(saves) is tuple:  # the operands at these positions
         locks = [_hold(operands[i], name) for i in saves if isinstance(operands[i], Tensor)]
     else:
@@ -513,7 +532,7 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     rules = _checked_rules(name, rules, len(operands))
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
     t._data, t.requires_grad = out, True
-    t.grad = t._hooks = t._tangent = t._pending = None
+    t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
     t._lock = None if base is None else base._shared_lock()
     t._locks = () if saves is None else _locks(t, name, operands, needs, saves)
     t._op, t._inputs, t._vals, t._rules, t._needs = name, operands, vals, rules, needs
@@ -731,10 +750,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     rules = _checked_rules(opname, rules, 1)
                 t = _new(Tensor)  # _attach, inline
                 t._data, t.requires_grad = out, True
-                t.grad = t._hooks = t._tangent = t._pending = None
+                t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
                 t._lock = x._shared_lock() if view else None
                 if saves is None:
                     t._locks = ()
+                elif saves == "out" and not view:
+                    t._locks = _OUT
                 elif saves == "out" or saves == "inputs":
                     t._locks = _Locks((_hold(t if saves == "out" else x, opname),))
                 else:
@@ -771,7 +792,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     rules = _checked_rules(opname, rules, 2)
                 t = _new(Tensor)  # _attach, inline
                 t._data, t.requires_grad = out, True
-                t.grad = t._hooks = t._tangent = t._pending = None
+                t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
                 t._lock = None if base is None else base._shared_lock()
                 if saves is None:
                     t._locks = ()

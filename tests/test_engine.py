@@ -489,6 +489,32 @@ def test_error_mutating_a_value_a_pending_backward_needs():
     assert x.numpy()[0] == 5.0
 
 
+def _add_one_in_place(t):
+    with ad.no_grad():
+        t += 1.0
+
+
+@pytest.mark.parametrize("write", [
+    lambda y: y.data.__setitem__(0, 9.0),
+    lambda y: np.asarray(y).__setitem__(0, 9.0),
+    lambda y: setattr(y, "data", np.zeros(2)),
+    _add_one_in_place,
+    lambda y: _add_one_in_place(y.reshape(2, 1)),  # a view made after the op
+    lambda y: _add_one_in_place(y.detach()),
+], ids=["data", "asarray", "set data", "in place", "view", "detach"])
+def test_an_output_its_own_rule_reads_is_protected_until_backward(write):
+    # tanh's rule reads its output: the output's lock is made only when something reaches
+    # for its memory, and must then be held already
+    x = ad.tensor([0.5, 1.0], requires_grad=True)
+    y = x.tanh()
+    with pytest.raises((RuntimeError, ValueError), match="saved by op 'tanh'|read-only"):
+        write(y)  # (np.asarray drops the saved array's class: numpy's own error then)
+    np.testing.assert_array_equal(y.numpy(), np.tanh([0.5, 1.0]))
+    (y * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (1 - np.tanh([0.5, 1.0]) ** 2), rtol=1e-15)
+    write(y)  # the graph ran and released it
+
+
 @pytest.mark.parametrize("product", [lambda w, x: w * x, lambda w, x: x @ w])
 def test_a_product_saves_only_the_operands_a_wanted_gradient_reads(product):
     # d(w*x)/dw reads x, never w: w may change before backward (an optimiser step on an

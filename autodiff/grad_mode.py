@@ -25,7 +25,9 @@ class _State(threading.local):
     forward = 0  # the token of the running forward-mode sweep (jvp), 0 when none: ops then push tangents
     anomaly = False  # check every value (detect_anomaly)
     trace = False  # nodes remember where they were made and how to re-run their op
-    extra = False  # any of the three (kept by __setattr__): the one flag an op checks for them
+    # any of the three (kept by __setattr__), the one value an op reads for them: the forward
+    # token when forward mode alone is on, -1 when checks are, 0 when none
+    extra = 0
     checks = False  # anomaly or trace (kept by __setattr__)
     usual = True  # enabled and not extra (kept by __setattr__, listed in _unusual)
 
@@ -34,7 +36,7 @@ class _State(threading.local):
         if name != "enabled":
             checks = bool(self.anomaly or self.trace)
             _set(self, "checks", checks)
-            _set(self, "extra", bool(self.forward) or checks)
+            _set(self, "extra", -1 if checks else self.forward)
         usual = self.enabled and not self.extra
         if usual != self.usual:
             _set(self, "usual", usual)

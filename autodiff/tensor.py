@@ -599,19 +599,22 @@ def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tu
     left over from an earlier sweep contributes nothing to this one.
     """
     out = t._data
-    total = rules = None
+    total = None
     for i, a in enumerate(operands):
-        pair = a._tangent if isinstance(a, Tensor) else None
+        if not isinstance(a, Tensor):
+            continue
+        pair = a._tangent
         if pair is None or pair[0] != token:
             continue
+        if index is None:
+            raise NoTangentRule(
+                f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
+                "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
+            )
+        rule = result[index]
+        if type(rule) is tuple:
+            rule = rule[i]
         tangent = pair[1]
-        if rules is None:
-            if index is None:
-                raise NoTangentRule(
-                    f"op '{name}' has no tangent rule, so forward mode cannot pass through it; give it "
-                    "tangent rules (@op(tangents=True), returning them third) or declare @op(symmetric=True)"
-                )
-            rules = result[index] if type(result[index]) is tuple else (result[index],)
         ndim = a._data.ndim
         batch = tangent.ndim - ndim
         if batch:
@@ -621,15 +624,16 @@ def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tu
                 # a reverse rule used as tangent rule broadcasts like numpy: align the batch axes
                 tangent = tangent.reshape(tangent.shape[:batch] + (1,) * (out.ndim - ndim) + a._data.shape)
         if isinstance(tangent, Tensor):  # the tangent itself is recorded: run the rule on tensors
-            part = rules[i](tangent, t, *operands)
+            part = rule(tangent, t, *operands)
         else:
-            part = rules[i](tangent, out, *vals)
+            part = rule(tangent, out, *vals)
         total = part if total is None else total + part
     if total is None:
         return
-    shape = total.shape[: total.ndim - out.ndim] + out.shape if total.ndim >= out.ndim else out.shape
-    if total.shape != shape:
-        total = np.broadcast_to(total, shape)
+    if total.shape != out.shape:  # a broadcast operand's part, or a batch of tangents
+        shape = total.shape[: total.ndim - out.ndim] + out.shape if total.ndim >= out.ndim else out.shape
+        if total.shape != shape:
+            total = np.broadcast_to(total, shape)
     if total.dtype is not out.dtype and total.dtype != out.dtype:
         total = total.astype(out.dtype)
     t._tangent = (token, total)
@@ -763,8 +767,11 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x,), (val,), rules, _FIRST
             else:
                 t = _wrap(out, x if view and isinstance(x, Tensor) else None)
-            if not usual and _mode.extra:
-                _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, (), {})
+            if not usual and (extra := _mode.extra):
+                if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
+                    _push_tangent(opname, t, (x,), (val,), result, jvp_index, batched, extra)
+                else:
+                    _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, (), {})
             return t
     elif n == 2 and plain:
         def wrapper(x, y):
@@ -806,8 +813,11 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x, y), (vx, vy), rules, needs
             else:
                 t = _wrap(out, base)
-            if not usual and _mode.extra:
-                _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, (), {})
+            if not usual and (extra := _mode.extra):
+                if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
+                    _push_tangent(opname, t, (x, y), (vx, vy), result, jvp_index, batched, extra)
+                else:
+                    _after_op(opname, t, (x, y), (vx, vy), result, jvp_index, batched, wrapper, (), {})
             return t
     elif n == 1:
         def wrapper(x, *args, **kwargs):

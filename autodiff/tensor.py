@@ -341,10 +341,8 @@ class Tensor:
         return lock
 
     def _check_writable(self, what: str) -> None:
-        lock = self._lock
-        if lock is None and self._rules and self._locks is _OUT:
-            lock = self._shared_lock()
-        if lock is not None and lock.count:
+        lock = self._shared_lock()
+        if lock.count:
             raise RuntimeError(
                 f"cannot {what} a tensor whose values are saved by op '{lock.op}' for a pending "
                 "backward(); call backward() first, or compute out of place (y = x + 1)"
@@ -480,11 +478,12 @@ def _hold(t: Tensor, name: str) -> _Lock:
     A tensor whose own pending op saved it without a lock (``_OUT``) gets that lock first.
     """
     lock = t._lock
-    if lock is None and not (t._rules and t._locks is _OUT):
+    if lock is None and t._rules and t._locks is _OUT:
+        lock = t._shared_lock()
+    if lock is None:
         lock = t._lock = _new(_Lock)  # without the call to __init__: once per saved tensor
         lock.count, lock.exposed = 1, None
     else:
-        lock = t._shared_lock()
         lock.count += 1
     lock.op = name
     if lock.exposed is not None and lock.count == 1:
@@ -758,7 +757,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t._lock = x._shared_lock() if view else None
                 if saves is None:
                     t._locks = ()
-                elif saves == "out" and not view:
+                elif saves == "out" and t._lock is None:  # as _locks does
                     t._locks = _OUT
                 elif saves == "out" or saves == "inputs":
                     t._locks = _Locks((_hold(t if saves == "out" else x, opname),))

@@ -135,7 +135,9 @@ class Module:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
         with ad.no_grad():
             for name, p in params.items():
-                p.data = np.array(state[name], dtype=p.dtype)
+                values = np.empty_like(p.numpy())  # the parameter's dtype and memory layout
+                values[...] = state[name]
+                p.data = values
 
     def __repr__(self) -> str:
         lines = [f"  ({name}): {module!r}".replace("\n", "\n  ")

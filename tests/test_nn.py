@@ -107,6 +107,8 @@ def test_save_and_load_round_trip_exactly(tmp_path):
     nn.load(other, path)
     for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters(), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+        # loading copies into the parameter's own layout (Linear keeps its weight in Fortran order)
+        assert b.numpy().flags.f_contiguous, name
 
 
 @pytest.mark.parametrize("sizes, message", [

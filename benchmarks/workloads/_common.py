@@ -42,8 +42,9 @@ def our_mlp(sizes: list[int], weights: list[np.ndarray]):
     import nn
 
     model = nn.MLP(sizes, dtype=weights[0].dtype)
-    for layer, W, b in zip(model.linears, weights[::2], weights[1::2], strict=True):
-        layer.weight.data, layer.bias.data = W.T.copy(), b.copy()
+    values = [a for W, b in zip(weights[::2], weights[1::2], strict=True) for a in (W.T, b)]
+    names = [name for name, _ in model.named_parameters()]
+    model.load_state_dict(dict(zip(names, values, strict=True)))  # into the layers' own layout
     return model
 
 

@@ -71,21 +71,32 @@ def _class_indices(logits, targets) -> np.ndarray:
 @ad.op(name="cross_entropy", tangents=True, batched=True)
 def _cross_entropy(logits, /, targets, reduction):
     # NOTE: own rule: one stable pass (log-softmax and pick) and the gradient softmax - onehot.
+    # The forward keeps the softmax for the rule, as a hand-written step does: a rule that
+    # runs on the forward's values (numpy arrays, saved and locked) reads it instead of
+    # computing it again; on tensors (create_graph) the rule computes it, differentiably.
     rows = np.arange(len(targets))
     shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    losses = log_norm - shifted[rows, targets]
-    onehot = np.zeros(logits.shape, dtype=logits.dtype)
-    onehot[rows, targets] = 1
+    exps = np.exp(shifted)
+    total = exps.sum(axis=1, keepdims=True)
+    losses = np.log(total[:, 0]) - shifted[rows, targets]
+    probs = np.divide(exps, total, out=exps)
     scale = 1.0 / len(targets) if reduction == "mean" and len(targets) else 1.0
 
+    def softmax_minus_onehot(x):
+        if type(x) is np.ndarray:
+            p = probs.copy()
+            p[rows, targets] -= 1
+            return p
+        onehot = np.zeros(logits.shape, dtype=logits.dtype)
+        onehot[rows, targets] = 1
+        return np.exp(x - _logsumexp_rows(x)) - onehot
+
     def rule(g, out, logits):
-        probs = np.exp(logits - _logsumexp_rows(logits))
         weight = g * scale if reduction != "none" else np.expand_dims(g, 1)
-        return weight * (probs - onehot)
+        return weight * softmax_minus_onehot(logits)
 
     def tangent(t, out, logits):
-        per_sample = ((np.exp(logits - _logsumexp_rows(logits)) - onehot) * t).sum(axis=-1)
+        per_sample = (softmax_minus_onehot(logits) * t).sum(axis=-1)
         return per_sample.mean(axis=-1) if reduction == "mean" else per_sample.sum(axis=-1) \
             if reduction == "sum" else per_sample
 

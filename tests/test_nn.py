@@ -170,6 +170,32 @@ def test_losses_pass_gradcheck_first_and_second_order(loss, make_targets, reduct
         assert ad.gradgradcheck(lambda z: loss(z, targets, reduction=reduction), (logits,))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_tangents_and_hessian_agree_with_the_reverse_sweep(reduction):
+    # the rule reads the forward's softmax on arrays and computes it on tensors: forward mode,
+    # reverse mode and forward-over-reverse must give one derivative
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((4, 3)) * 2
+    labels = rng.integers(0, 3, 4)
+
+    def f(x):
+        return nn.cross_entropy(x, labels, reduction=reduction)
+
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    per_sample = p - np.eye(3)[labels]  # each loss's gradient with respect to its own row
+    expected = {"sum": per_sample, "mean": per_sample / 4,
+                "none": np.eye(4)[:, :, None] * per_sample[None]}[reduction]
+    for mode in ("fwd", "rev"):
+        np.testing.assert_allclose(ad.jacobian(f, mode=mode)(z), expected, rtol=1e-12, atol=1e-15)
+    if reduction != "none":
+        # per sample, the Hessian of log-sum-exp is diag(p) - p pᵀ; the samples do not mix
+        scale = 1.0 if reduction == "sum" else 0.25
+        expected = np.zeros((4, 3, 4, 3))
+        for i in range(4):
+            expected[i, :, i, :] = scale * (np.diag(p[i]) - np.outer(p[i], p[i]))
+        np.testing.assert_allclose(ad.hessian(f)(z), expected, rtol=1e-12, atol=1e-15)
+
+
 def test_losses_match_their_definitions():
     rng = np.random.default_rng(0)
     z = rng.standard_normal((6, 4))

@@ -78,7 +78,7 @@ def _seed(root: Tensor, grad: Any, create: bool):
                 f"grad= an array of shape {root.shape} (np.ones for the sum of its elements), "
                 "or reduce it to a scalar first, e.g. y.sum().backward()"
             )
-        seed = np.ones_like(root._data)
+        seed = np.array(1, root.dtype).reshape(root.shape)  # np.ones_like costs 3x as much
     else:
         seed = grad._data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
         if seed.shape != root.shape:
@@ -113,7 +113,7 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
 def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
     """Accumulate into ``t.grad``: gradients never alias each other or anything else.
 
-    ``g`` is copied unless it is ``exclusive`` (memory only the sweep holds, see ``_exclusive``).
+    ``g`` is copied unless it is ``exclusive`` (memory only the sweep holds, see ``_claim``).
     """
     if create:
         t.grad = g if t.grad is None else t.grad + g
@@ -133,24 +133,36 @@ def _owner(a: np.ndarray):
     return a if a.base is None else a.base
 
 
-def _exclusive(gi: np.ndarray, g, g_exclusive: bool, out, args, given: list) -> bool:
-    """Whether the sweep alone holds ``gi``, a rule's gradient for one operand.
+def _claim(gi: np.ndarray, g, g_exclusive: bool, out, args, parent: Tensor, given: list,
+           exclusive: set) -> None:
+    """Mark ``parent`` exclusive (see ``_run``) if the sweep alone holds ``gi``, a rule's
+    gradient for it, and nothing else of the sweep's holds the same memory.
 
-    True for memory the rule created (not that of ``g``, ``out`` or an operand), and for
-    a view of the incoming ``g`` when ``g`` was exclusive and no other operand of the
-    node got its memory too (``given`` records that). A read-only result (a broadcast
-    view) is never exclusive.
+    The sweep alone holds memory the rule created (not that of ``g``, ``out`` or an
+    operand: rules return memory they do not keep, see :func:`autodiff.op`), and a view of
+    the incoming ``g`` when ``g`` was exclusive; in either case only if no other operand
+    of the node got the same memory: ``given`` records what each got, and an operand
+    that shares memory with another loses its claim. A read-only result (a broadcast
+    view) is never exclusive. Loops, not ``any()``: a generator costs more than the test.
     """
     if not gi.flags.writeable:
-        return False
+        return
     owner = _owner(gi)
+    for other, holder in given:
+        if owner is other:
+            exclusive.discard(holder)
+            return
+    given.append((owner, parent))
     if type(g) is np.ndarray and owner is _owner(g):
-        if g_exclusive and not given:
-            given.append(owner)
-            return True
-        return False
-    return owner is not _owner(out) and not any(
-        type(a) is np.ndarray and owner is _owner(a) for a in args) and not any(owner is o for o in given)
+        if not g_exclusive:
+            return
+    elif owner is _owner(out):
+        return
+    else:
+        for a in args:
+            if type(a) is np.ndarray and owner is _owner(a):
+                return
+    exclusive.add(parent)
 
 
 # Sweeps run one at a time in the process: the consumer counts they keep on the tensors
@@ -263,6 +275,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                     g_exclusive = False  # a hook may keep what it saw
                 if found is not None and t in found:
                     found[t] = g
+                    g_exclusive = False  # returned to the caller
                 if rules is None:  # a leaf
                     if found is None:
                         _store_grad(t, g, tensors, g_exclusive)
@@ -271,13 +284,21 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                     args, out = t._inputs, t
                 else:
                     args, out = t._vals, t._data
-                given = None  # memory of g given to an operand already (see _exclusive)
+                given = None  # memory given to the node's operands (see _claim)
             elif rules is None:
                 continue
-            inputs = t._inputs
-            for i in t._needs:
+            inputs, needs = t._inputs, t._needs
+            for i in needs:
                 parent = inputs[i]
-                gi = None if g is None or rules[i] is None else rules[i](g, out, *args)
+                rule = rules[i]
+                if g is None or rule is None:
+                    gi = None
+                else:
+                    if g_exclusive and len(needs) == 1 and not anomaly:
+                        # g is the sweep's alone and this rule its last reader: a rule that
+                        # has an in_place form may write its result into g
+                        rule = getattr(rule, "in_place", rule)
+                    gi = rule(g, out, *args)
                 if gi is not None:
                     if anomaly:
                         _check_finite(t, i, g, gi, args)
@@ -298,10 +319,12 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                     if before is not None:
                         gi = before + gi
                     if gi.size >= large:
-                        if given is None:
-                            given = []
-                        if before is not None or _exclusive(gi, g, g_exclusive, out, args, given):
+                        if before is not None:  # the sum is new memory
                             exclusive.add(parent)
+                        else:
+                            if given is None:
+                                given = []
+                            _claim(gi, g, g_exclusive, out, args, parent, given, exclusive)
                 elif before is not None:
                     gi = before
                 if count:

@@ -678,7 +678,9 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     rule per operand, ``rule(g, out, *operands)`` returning the gradient for that
     operand (``None`` if it has none). Rules use numpy functions and methods, so
     the same rule also runs on Tensors for higher-order derivatives. The engine
-    reduces broadcast gradients, casts dtypes and checks shapes.
+    reduces broadcast gradients, casts dtypes and checks shapes. A rule returns a new
+    array or a view of ``g`` or of an operand, never memory it keeps: the engine may
+    store what it returns as a gradient, or let a later rule write into it.
 
     Parameters
     ----------

@@ -511,7 +511,10 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     if saves == "out":
         return _OUT if t._lock is None else _Locks((_hold(t, name),))
     if type(saves) is tuple:  # the operands at these positions
-        locks = [_hold(operands[i], name) for i in saves if isinstance(operands[i], Tensor)]
+        locks = []
+        for i in saves:
+            if isinstance(operands[i], Tensor):
+                locks.append(_hold(operands[i], name))
     else:
         # "others": an operand's value is read only by the rules of the others
         alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
@@ -845,7 +848,17 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
         def wrapper(*args, **kwargs):
             k = len(args) if n is None else n
             operands = args[:k]
-            vals = tuple([a._data if isinstance(a, Tensor) else a for a in operands])
+            vals, needs = [], []  # one loop, not two comprehensions (each a frame of its own)
+            i = 0
+            for a in operands:
+                if isinstance(a, Tensor):
+                    vals.append(a._data)
+                    if a.requires_grad:
+                        needs.append(i)
+                else:
+                    vals.append(a)
+                i += 1
+            vals, needs = tuple(vals), tuple(needs)
             try:
                 result = fn(*vals, *args[k:], **kwargs)
             except ValueError as e:
@@ -853,7 +866,6 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             out = result[0]
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
-            needs = tuple([i for i, a in enumerate(operands) if isinstance(a, Tensor) and a.requires_grad])
             base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
             usual = not _unusual
             if needs and (usual or _mode.enabled) and out.dtype.kind == "f":

@@ -15,7 +15,7 @@ Conventions at points where an op is not differentiable (the value a rule gives)
 * ``clip`` at a bound: the gradient goes to ``x`` (as PyTorch's ``clamp``).
 * ``gelu`` is the tanh approximation (PyTorch's ``approximate="tanh"``), a composite.
 
-Composite ops (``mean``, ``var``, ``std``, ``gelu``, ``stack``, ``split``,
+Composite ops (``var``, ``std``, ``gelu``, ``stack``, ``split``,
 ``flatten``, ``squeeze``, ``expand_dims``, ``swapaxes``) carry no rule of their own.
 """
 
@@ -486,12 +486,17 @@ def sum(x, axis=None, keepdims: bool = False):
             lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims))
 
 
+@op(saves=None, tangents=True, batched=True)
 def mean(x, axis=None, keepdims: bool = False):
-    """Arithmetic mean over ``axis``."""
-    x = _tensor(x)
-    s = sum(x, axis=axis, keepdims=keepdims)
-    n = x.size // builtins.max(s.size, 1)
-    return s * (1.0 / n if n else math.nan)
+    """Arithmetic mean over ``axis``: numpy's value (the sum divided by the count)."""
+    # NOTE: one op, not sum and a product: a node less in every loss that averages
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    n = np.size(x) // builtins.max(np.size(total), 1)
+    if not n:  # an empty reduction: nan, as numpy's (without its warning)
+        n = math.nan
+    return (np.true_divide(total, n),
+            lambda g, out, x: _unreduce(g / n, x.shape, axis),
+            lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims) / n)
 
 
 def _extreme(name: str, reduce):

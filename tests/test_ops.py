@@ -87,6 +87,16 @@ def grad_of(fn, *values):
     return [x.grad.numpy() for x in xs]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mean_is_numpys_mean_to_the_bit(dtype):
+    x = np.random.default_rng(0).standard_normal((7, 3, 5)).astype(dtype)
+    for axis in (None, 0, (0, 2), -1):
+        got = ad.mean(ad.tensor(x, requires_grad=True), axis=axis).numpy()
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, np.mean(x, axis=axis))
+    assert np.isnan(ad.mean(ad.tensor(np.ones((0, 3)), requires_grad=True)).item())
+
+
 def test_relu_at_zero_has_gradient_zero():
     (g,) = grad_of(ad.relu, [-1.0, 0.0, 2.0])
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])

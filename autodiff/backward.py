@@ -128,11 +128,6 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
 _LARGE = 4096
 
 
-def _owner(a: np.ndarray):
-    """The array that owns ``a``'s memory (numpy points every view at it)."""
-    return a if a.base is None else a.base
-
-
 def _claim(gi: np.ndarray, g, g_exclusive: bool, out, args, parent: Tensor, given: list,
            exclusive: set) -> None:
     """Mark ``parent`` exclusive (see ``_run``) if the sweep alone holds ``gi``, a rule's
@@ -143,24 +138,28 @@ def _claim(gi: np.ndarray, g, g_exclusive: bool, out, args, parent: Tensor, give
     the incoming ``g`` when ``g`` was exclusive; in either case only if no other operand
     of the node got the same memory: ``given`` records what each got, and an operand
     that shares memory with another loses its claim. A read-only result (a broadcast
-    view) is never exclusive. Loops, not ``any()``: a generator costs more than the test.
+    view) is never exclusive. An array's memory is owned by its ``base`` (numpy points
+    every view at the owner), or by itself. Loops, not ``any()``, and no helper calls: this
+    runs for every large gradient, amid a step whose BLAS calls have evicted the caches.
     """
     if not gi.flags.writeable:
         return
-    owner = _owner(gi)
+    owner = gi.base
+    if owner is None:
+        owner = gi
     for other, holder in given:
         if owner is other:
             exclusive.discard(holder)
             return
     given.append((owner, parent))
-    if type(g) is np.ndarray and owner is _owner(g):
+    if owner is g or owner is g.base:
         if not g_exclusive:
             return
-    elif owner is _owner(out):
+    elif owner is out or owner is out.base:
         return
     else:
         for a in args:
-            if type(a) is np.ndarray and owner is _owner(a):
+            if owner is a or (type(a) is np.ndarray and owner is a.base):
                 return
     exclusive.add(parent)
 
@@ -330,6 +329,13 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 if count:
                     if gi is not None:
                         adjoint[parent] = gi
+                elif parent._rules is None and gi is not None and found is None and not parent._hooks:
+                    # a leaf whose gradient is complete: stored now, past the ready list
+                    if exclusive and parent in exclusive:
+                        exclusive.discard(parent)
+                        _store_grad(parent, gi, tensors, True)
+                    else:
+                        _store_grad(parent, gi, tensors)
                 else:
                     push_ready((parent, gi))
             if not retain:  # release the node: dropping its locks unlocks them (see _Locks)

@@ -62,7 +62,7 @@ def _class_indices(logits, targets) -> np.ndarray:
         if not np.all(targets == np.round(targets)):
             raise ValueError("cross_entropy: targets must be integer class indices")
         targets = targets.astype(np.int64)
-    if targets.size and (targets.min() < 0 or targets.max() >= logits.shape[1]):
+    if targets.size and not 0 <= np.minimum.reduce(targets) <= np.maximum.reduce(targets) < logits.shape[1]:
         raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), "
                          f"got {targets.min()}..{targets.max()}")
     return targets
@@ -74,10 +74,11 @@ def _cross_entropy(logits, /, targets, reduction):
     # The forward keeps the softmax for the rule, as a hand-written step does: a rule that
     # runs on the forward's values (numpy arrays, saved and locked) reads it instead of
     # computing it again; on tensors (create_graph) the rule computes it, differentiably.
+    # (ufuncs' reduce rather than the array methods, which add a Python layer to each call)
     rows = np.arange(len(targets))
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
     exps = np.exp(shifted)
-    total = exps.sum(axis=1, keepdims=True)
+    total = np.add.reduce(exps, axis=1, keepdims=True)
     losses = np.log(total[:, 0]) - shifted[rows, targets]
     probs = np.divide(exps, total, out=exps)
     scale = 1.0 / len(targets) if reduction == "mean" and len(targets) else 1.0
@@ -100,7 +101,9 @@ def _cross_entropy(logits, /, targets, reduction):
         return per_sample.mean(axis=-1) if reduction == "mean" else per_sample.sum(axis=-1) \
             if reduction == "sum" else per_sample
 
-    out = losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses
+    out = losses if reduction == "none" else np.add.reduce(losses)
+    if reduction == "mean":
+        out = out / len(targets)  # nan for no targets, as numpy's mean
     return out, rule, tangent
 
 

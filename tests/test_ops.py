@@ -104,17 +104,36 @@ def test_relu_at_zero_has_gradient_zero():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
 @pytest.mark.parametrize("n", [10, 300, 70000])  # both sides of where relu's rule switches method
-def test_relu_passes_exactly_the_gradient_of_positive_inputs(dtype, n):
-    # incoming gradients of inf and nan where the input is negative must give 0, not nan
+@pytest.mark.parametrize("seeded", ["directly", "through a product"])  # the second writes in place
+def test_relu_passes_exactly_the_gradient_of_positive_inputs(dtype, n, seeded):
+    # incoming gradients of inf and nan where the input is negative must give +0, not nan
+    # or -0; elsewhere the gradient's bits pass unchanged
     rng = np.random.default_rng(n)
     x = ad.tensor(rng.standard_normal(n).astype(dtype), requires_grad=True)
     seed = rng.standard_normal(n).astype(dtype)
     seed[:3] = [np.inf, np.nan, -np.inf]
     x.data[:3] = -1.0
-    ad.relu(x).backward(seed)
+    out = ad.relu(x)
+    if seeded == "directly":
+        out.backward(seed)
+    else:  # the product's rule makes a new gradient, which relu's rule may then overwrite
+        (out * np.ones(n, dtype)).backward(seed)
     want = np.where(x.numpy() > 0, seed, 0).astype(dtype)
     assert x.grad.dtype == dtype
-    np.testing.assert_array_equal(x.grad.numpy(), want)
+    np.testing.assert_array_equal(x.grad.numpy().view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("condition", [
+    np.tile(np.array([2, 0], np.int8), 150), np.tile(np.array([0.5, 0.0]), 150), np.tile([True, False], 150),
+])
+def test_where_takes_a_condition_by_its_truth(condition):
+    # a gradient whose last bit is set: a mask built from the condition's values would lose it
+    seed = np.full(300, np.nextafter(3.0, 4.0))
+    x = ad.tensor(np.ones(300), requires_grad=True)
+    y = ad.tensor(np.ones(300), requires_grad=True)
+    ad.where(condition, x, y).backward(seed)
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(condition, seed, 0))
+    np.testing.assert_array_equal(y.grad.numpy(), np.where(condition, 0, seed))
 
 
 def test_leaky_relu_at_zero_has_the_left_slope():

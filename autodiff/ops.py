@@ -483,12 +483,17 @@ def sum(x, axis=None, keepdims: bool = False):
 @op(saves=None, tangents=True, batched=True)
 def mean(x, axis=None, keepdims: bool = False):
     """Arithmetic mean over ``axis``: numpy's value (the sum divided by the count)."""
-    # NOTE: one op, not sum and a product: a node less in every loss that averages
-    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    # NOTE: one op, not sum and a product: a node less in every loss that averages.
+    # As numpy's mean, integers and booleans sum in float64, float16 in float32 (cast back)
+    wide = np.float64 if x.dtype.kind in "biu" else np.float32 if x.dtype == np.float16 else None
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=wide)
     n = np.size(x) // builtins.max(np.size(total), 1)
     if not n:  # an empty reduction: nan, as numpy's (without its warning)
         n = math.nan
-    return (np.true_divide(total, n),
+    out = np.true_divide(total, n)
+    if x.dtype == np.float16:
+        out = out.astype(np.float16)
+    return (out,
             lambda g, out, x: _unreduce(g / n, x.shape, axis),
             lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims) / n)
 

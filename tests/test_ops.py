@@ -97,6 +97,18 @@ def test_mean_is_numpys_mean_to_the_bit(dtype):
     assert np.isnan(ad.mean(ad.tensor(np.ones((0, 3)), requires_grad=True)).item())
 
 
+@pytest.mark.parametrize("x", [np.array([60000, 60000, 1], np.float16),  # numpy sums in float32
+                               np.array([[2**62, 2**62], [3, -5]]),  # and these in float64
+                               np.array([[True, False, True]] * 2)],
+                         ids=["float16", "int64", "bool"])
+def test_mean_widens_its_sum_as_numpy_does(x):
+    for axis in (None, 0, -1):
+        want = np.mean(x, axis=axis)
+        got = ad.mean(ad.tensor(x), axis=axis).numpy()
+        assert got.dtype == want.dtype and np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, want)
+
+
 def test_relu_at_zero_has_gradient_zero():
     (g,) = grad_of(ad.relu, [-1.0, 0.0, 2.0])
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])

@@ -19,11 +19,20 @@ class Optimizer:
     """Base class: holds the parameters, the learning rate and per-parameter state."""
 
     def __init__(self, params: Iterable[ad.Tensor], lr: float) -> None:
+        if isinstance(params, ad.Tensor):  # list() would walk its rows, which no sweep reaches
+            raise TypeError("the optimiser takes an iterable of parameters, got a single Tensor: "
+                            "pass [p] or model.parameters()")
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters")
-        if lr < 0:
-            raise ValueError(f"learning rate must be non-negative, got {lr}")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, ad.Tensor):
+                raise TypeError(f"the optimiser's parameters must be Tensors; entry {i} is a "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:  # it would update the result of an op, not what made it
+                raise ValueError(f"the optimiser's parameter {i} was made by the op {p.op!r}: "
+                                 "only leaf tensors can be optimised (pass the tensors it came from)")
+        _check_range("learning rate", lr)
         self.lr = lr
         self.state: list[dict] = [{} for _ in self.params]
 
@@ -35,9 +44,12 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient."""
         with ad.no_grad():
-            for p, state in zip(self.params, self.state, strict=True):
-                if p.grad is not None:
-                    p -= self._update(p, p.grad.numpy(), state)
+            for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
+                g = p.grad
+                if g is not None:
+                    if not isinstance(g, ad.Tensor) or g.shape != p.shape:
+                        _wrong_grad(i, p, g)
+                    p -= self._update(p, g.numpy(), state)
 
     def _update(self, p: ad.Tensor, g: np.ndarray, state: dict) -> np.ndarray:
         """The step to subtract from ``p``, given its gradient ``g``.
@@ -47,6 +59,18 @@ class Optimizer:
         time a recorded op saves the tensor: 3 µs a parameter a step in micrograd's demo (W2).
         """
         raise NotImplementedError
+
+
+def _check_range(name: str, value: float, below: float = math.inf) -> None:
+    if not 0 <= value < below:  # also false for nan
+        interval = "non-negative" if below == math.inf else f"in [0, {below})"
+        raise ValueError(f"{name} must be {interval}, got {value}")
+
+
+def _wrong_grad(i: int, p: ad.Tensor, g) -> None:
+    what = f"shape {g.shape}" if isinstance(g, ad.Tensor) else f"type {type(g).__name__} (not a Tensor)"
+    raise ValueError(f"parameter {i} of shape {p.shape} has a gradient of {what}: a gradient "
+                     "must be a Tensor of its parameter's shape")
 
 
 class SGD(Optimizer):
@@ -59,6 +83,8 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        _check_range("momentum", momentum)
+        _check_range("weight_decay", weight_decay)
         if nesterov and momentum <= 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -84,6 +110,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        _check_range("betas[0]", betas[0], 1)
+        _check_range("betas[1]", betas[1], 1)
+        _check_range("eps", eps)
+        _check_range("weight_decay", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def _update(self, p, g, state):
@@ -117,6 +147,9 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        for name, value in (("alpha", alpha), ("eps", eps), ("momentum", momentum),
+                            ("weight_decay", weight_decay)):
+            _check_range(name, value)
         self.alpha, self.eps, self.momentum, self.weight_decay = alpha, eps, momentum, weight_decay
 
     def _update(self, p, g, state):
@@ -130,25 +163,45 @@ class RMSprop(Optimizer):
 
 
 class StepLR:
-    """Multiply the learning rate by ``gamma`` every ``step_size`` calls of ``step()``."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` calls of ``step()``.
+
+    As PyTorch's schedules, it changes the rate it finds: a change made from outside
+    (a warm-up, another schedule) is kept and decays with it.
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if not (isinstance(step_size, int) and step_size > 0):
+            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lr, self.epoch = optimizer.lr, 0
+        self.epoch = 0
 
     def step(self) -> None:
         self.epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
+        if self.epoch % self.step_size == 0:
+            self.optimizer.lr *= self.gamma
 
 
 class CosineAnnealingLR:
-    """``lr = eta_min + (base_lr - eta_min) (1 + cos(pi * epoch / T_max)) / 2``."""
+    """Anneal the learning rate along a cosine from its value at the start to ``eta_min``
+    in ``T_max`` calls of ``step()`` (and back up in the next ``T_max``, and so on):
+    ``lr = eta_min + (base_lr - eta_min) (1 + cos(pi * epoch / T_max)) / 2``.
+
+    Each step scales the distance to ``eta_min`` by the cosine's ratio between this epoch
+    and the last (PyTorch's recursive form): it gives the formula's rate when nothing else
+    changes the rate, and keeps a change made from outside.
+    """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        if not (isinstance(T_max, int) and T_max > 0):
+            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
         self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
         self.base_lr, self.epoch = optimizer.lr, 0
 
     def step(self) -> None:
         self.epoch += 1
-        cosine = (1 + math.cos(math.pi * self.epoch / self.T_max)) / 2
-        self.optimizer.lr = self.eta_min + (self.base_lr - self.eta_min) * cosine
+        e, T, low, lr = self.epoch, self.T_max, self.eta_min, self.optimizer.lr
+        if (e - 1 - T) % (2 * T) == 0:  # at the bottom the ratio below is 0/0: climb by the formula's step
+            lr += (self.base_lr - low) * (1 - math.cos(math.pi / T)) / 2
+        else:
+            lr = low + (lr - low) * (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+        self.optimizer.lr = lr

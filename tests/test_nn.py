@@ -314,6 +314,57 @@ def test_learning_rate_schedules():
     assert opt.lr == pytest.approx(0.0, abs=1e-15)
 
 
+def test_schedules_keep_a_change_made_from_outside():
+    # the rate found at each step is the one decayed: scaling it by 4 from outside keeps
+    # it 4 times the schedule's own rate (eta_min 0) from then on (the cosine's, down to
+    # its bottom at T_max: it climbs back by steps of the formula's size)
+    for make, epochs in ((lambda o: nn.optim.StepLR(o, step_size=2, gamma=0.5), 9),
+                         (lambda o: nn.optim.CosineAnnealingLR(o, T_max=5), 5)):
+        alone, changed = (nn.optim.SGD([nn.Parameter([1.0])], lr=1.0) for _ in range(2))
+        schedules = make(alone), make(changed)
+        for epoch in range(1, epochs + 1):
+            for s in schedules:
+                s.step()
+            if epoch == 1:
+                changed.lr *= 4
+            assert changed.lr == pytest.approx(4 * alone.lr, rel=1e-12, abs=1e-15)
+
+
+def test_cosine_schedule_climbs_back_after_t_max():
+    opt = nn.optim.SGD([nn.Parameter([1.0])], lr=1.0)
+    cosine = nn.optim.CosineAnnealingLR(opt, T_max=3, eta_min=0.1)
+    for epoch in range(1, 13):
+        cosine.step()
+        assert opt.lr == pytest.approx(0.1 + 0.9 * (1 + np.cos(np.pi * epoch / 3)) / 2, abs=1e-14)
+
+
+def test_optimiser_errors_name_the_problem():
+    p = nn.Parameter(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"got a single Tensor: pass \[p\]"):
+        nn.optim.SGD(p)  # list(p) would walk its rows, and nothing would train
+    with pytest.raises(ValueError, match="parameter 0 was made by the op 'multiply'"):
+        nn.optim.SGD([p * 2])
+    with pytest.raises(TypeError, match="entry 1 is a float"):
+        nn.optim.SGD([p, 1.0])
+    for make, message in [(lambda: nn.optim.Adam([p], betas=(1.0, 0.9)), r"betas\[0\] must be in \[0, 1\)"),
+                          (lambda: nn.optim.Adam([p], betas=(0.9, 1.0)), r"betas\[1\] must be in"),
+                          (lambda: nn.optim.RMSprop([p], eps=-1), "eps must be non-negative"),
+                          (lambda: nn.optim.SGD([p], momentum=-0.5), "momentum must be non-negative"),
+                          (lambda: nn.optim.AdamW([p], weight_decay=-1), "weight_decay must be"),
+                          (lambda: nn.optim.SGD([p], lr=float("nan")), "learning rate must be"),
+                          (lambda: nn.optim.StepLR(nn.optim.SGD([p]), 0), "step_size must be"),
+                          (lambda: nn.optim.CosineAnnealingLR(nn.optim.SGD([p]), 0), "T_max must be")]:
+        with pytest.raises(ValueError, match=message):
+            make()
+    opt = nn.optim.Adam([p])
+    for grad, message in [(ad.tensor(np.ones(3)), r"parameter 0 of shape \(2, 3\) has a gradient of shape \(3,\)"),
+                          (np.ones((2, 3)), "type ndarray")]:
+        p.grad = grad
+        with pytest.raises(ValueError, match=message):
+            opt.step()
+        np.testing.assert_array_equal(p.numpy(), np.ones((2, 3)))
+
+
 def test_float32_training_stays_float32():
     model = nn.MLP([2, 8, 2], dtype=np.float32, rng=np.random.default_rng(0))
     X, y = nn.data.blobs(40, centers=2, rng=np.random.default_rng(0))

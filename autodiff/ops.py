@@ -485,6 +485,7 @@ def mean(x, axis=None, keepdims: bool = False):
     """Arithmetic mean over ``axis``: numpy's value (the sum divided by the count)."""
     # NOTE: one op, not sum and a product: a node less in every loss that averages.
     # As numpy's mean, integers and booleans sum in float64, float16 in float32 (cast back)
+    x = np.asarray(x)
     wide = np.float64 if x.dtype.kind in "biu" else np.float32 if x.dtype == np.float16 else None
     total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=wide)
     n = np.size(x) // builtins.max(np.size(total), 1)
@@ -525,10 +526,13 @@ min = _extreme("min", np.minimum.reduce)
 def var(x, axis=None, ddof: int = 0, keepdims: bool = False):
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom (numpy's definition)."""
     x = _tensor(x)
-    d = x - mean(x, axis=axis, keepdims=True)
-    s = sum(d * d, axis=axis, keepdims=keepdims)
-    n = x.size // builtins.max(s.size, 1)
-    return s / (n - ddof)
+    n = x.size if axis is None else math.prod(x.shape[a] for a in normalize_axis_tuple(axis, x.ndim))
+    # as numpy's var: the mean of integers in float64, of floats in their dtype (float16
+    # too, unlike numpy's mean); the divisor max(n - ddof, 0), a Python number
+    m = mean(x, axis=axis, keepdims=True) if x.dtype.kind in "biu" else \
+        sum(x, axis=axis, keepdims=True) / (n or math.nan)
+    d = x - m
+    return sum(d * d, axis=axis, keepdims=keepdims) / builtins.max(n - float(ddof), 0)
 
 
 def std(x, axis=None, ddof: int = 0, keepdims: bool = False):
@@ -671,7 +675,8 @@ def swapaxes(x, axis1: int, axis2: int):
 
 
 def flatten(x):
-    """A 1-d copy of the values (as ``ndarray.flatten``)."""
+    """The values in one axis: a view where the layout allows (as ``np.ravel`` and PyTorch's
+    ``flatten``), not always a copy as ``ndarray.flatten``."""
     return reshape(x, (-1,))
 
 
@@ -693,20 +698,27 @@ def broadcast_to(x, /, shape):
     return np.broadcast_to(x, shape), _pass
 
 
-def _index_arrays(index):
-    """Unwrap Tensors and lists in an index; boolean masks become their integer indices."""
+def _index_arrays(index, shape: tuple):
+    """Unwrap Tensors and lists in an index into an array of ``shape``; boolean masks
+    become their integer indices."""
     if not isinstance(index, tuple):
         index = (index,)
-    parts = []
+    parts, unwrapped, masked = [], [], False
     for part in index:
         if isinstance(part, Tensor):
             part = part._data
         elif isinstance(part, list):
             part = np.asarray(part)
+        unwrapped.append(part)
         if isinstance(part, np.ndarray) and part.dtype == bool and part.ndim:
             parts.extend(np.nonzero(part))
+            masked = True
         else:
             parts.append(part)
+    if masked:
+        # a mask's indices fit any axis at least as long as the mask: numpy's own check that
+        # the mask matches the axes it indexes, on an array of no memory (stride 0)
+        np.broadcast_to(np.empty((), bool), shape)[tuple(unwrapped)]
     return tuple(parts)
 
 
@@ -759,7 +771,7 @@ def getitem(x, index):
     >>> x.grad
     Tensor([2., 0., 1.])
     """
-    return _getitem(x, _index_arrays(index))
+    return _getitem(x, _index_arrays(index, _shape(x)))
 
 
 @op(name="concatenate", saves=None, tangents=True, batched=True)
@@ -923,6 +935,10 @@ greater_equal = _constant(np.greater_equal)
 logical_and = _constant(np.logical_and)
 logical_or = _constant(np.logical_or)
 logical_not = _constant(np.logical_not)
+bitwise_and = _constant(np.bitwise_and)  # the operators &, |, ^, ~: bitwise on integers, as numpy's
+bitwise_or = _constant(np.bitwise_or)
+bitwise_xor = _constant(np.bitwise_xor)
+invert = _constant(np.invert)
 sign = _constant(np.sign)
 
 
@@ -932,13 +948,15 @@ _UFUNCS = {
     np.power: power, np.negative: negative, np.matmul: matmul, np.exp: exp, np.log: log,
     np.sqrt: sqrt, np.absolute: abs, np.sin: sin, np.cos: cos, np.tanh: tanh,
     np.maximum: maximum, np.minimum: minimum,
-    np.square: lambda x: multiply(x, x), np.reciprocal: lambda x: divide(1, x),
+    np.square: lambda x: multiply(x, x) if x.dtype.kind == "f" else _wrap(np.square(x._data)),
+    np.reciprocal: lambda x: divide(1, x) if x.dtype.kind == "f" else _wrap(np.reciprocal(x._data)),
     np.positive: lambda x: x,
 }
 # ufuncs whose derivative is zero wherever it exists, or whose output is boolean
 _CONSTANT_UFUNCS = {
     np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal,
-    np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.sign, np.floor,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.bitwise_and, np.bitwise_or,
+    np.bitwise_xor, np.invert, np.sign, np.floor,
     np.ceil, np.rint, np.trunc, np.isnan, np.isinf, np.isfinite, np.signbit,
 }
 _FUNCTIONS = {
@@ -1055,8 +1073,9 @@ _METHODS = {
     "__rtruediv__": _reflected(divide), "__pow__": power, "__rpow__": _reflected(power),
     "__matmul__": matmul, "__rmatmul__": _reflected(matmul), "__neg__": negative, "__abs__": abs,
     "__eq__": equal, "__ne__": not_equal, "__lt__": less, "__le__": less_equal, "__gt__": greater,
-    "__ge__": greater_equal, "__and__": logical_and, "__rand__": logical_and, "__or__": logical_or,
-    "__ror__": logical_or, "__invert__": logical_not, "__getitem__": getitem, "__pos__": lambda x: x,
+    "__ge__": greater_equal, "__and__": bitwise_and, "__rand__": bitwise_and, "__or__": bitwise_or,
+    "__ror__": bitwise_or, "__xor__": bitwise_xor, "__rxor__": bitwise_xor, "__invert__": invert,
+    "__getitem__": getitem, "__pos__": lambda x: x,
 }
 _METHODS.update({fn.__name__: fn for fn in (
     exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, leaky_relu, gelu, softplus, clip, maximum,

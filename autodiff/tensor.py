@@ -377,7 +377,8 @@ class Tensor:
                 "tensor with ad.where / ad.concatenate, or assign inside `with ad.no_grad():`"
             )
         self._check_writable("assign into")
-        self._data[_ops._index_arrays(index)] = value._data if isinstance(value, Tensor) else value
+        data = self._data
+        data[_ops._index_arrays(index, data.shape)] = value._data if isinstance(value, Tensor) else value
 
     # Operators and the methods named after ops are attached by autodiff.ops
     # (the table at its end): each is the op itself, with no delegating call.

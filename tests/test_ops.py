@@ -7,6 +7,8 @@ check``. Kinks get exact tests of the documented convention at the end.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,63 @@ def test_mean_widens_its_sum_as_numpy_does(x):
         got = ad.mean(ad.tensor(x), axis=axis).numpy()
         assert got.dtype == want.dtype and np.all(np.isfinite(got))
         np.testing.assert_array_equal(got, want)
+
+
+def test_mean_takes_lists_and_scalars():
+    assert ad.mean([1.0, 2.0]).item() == 1.5 and ad.mean(2.0).item() == 2.0
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64, bool])
+def test_var_and_std_are_numpys_to_the_bit(dtype):
+    # numpy's var takes the mean in the input's dtype (float16 too, unlike its mean), and
+    # divides by max(n - ddof, 0)
+    rng = np.random.default_rng(5)
+    cases = [(rng.standard_normal((6, 4)) * 3).astype(dtype), np.array([1, 2], dtype)]
+    if dtype == np.float16:
+        cases.append(np.array([60000, 60000], dtype))  # numpy: inf (the float16 mean overflows)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x in cases:
+            for axis in (None, 0, -1):
+                for ddof in (0, 1, 3, np.int64(1), 1.0):
+                    for fn, ref in ((ad.var, np.var), (ad.std, np.std)):
+                        want = ref(x, axis=axis, ddof=ddof)
+                        got = fn(ad.tensor(x), axis=axis, ddof=ddof).numpy()
+                        assert got.dtype == want.dtype, (fn, x, axis, ddof)
+                        np.testing.assert_array_equal(got, want)
+
+
+def test_bitwise_operators_are_numpys():
+    a, b = np.array([6, 3], np.int32), np.array([3, 1], np.int32)
+    for got, want in [(ad.tensor(a) & ad.tensor(b), a & b), (ad.tensor(a) | 8, a | 8),
+                      (5 ^ ad.tensor(a), 5 ^ a), (~ad.tensor(a), ~a),
+                      (~ad.tensor([True, False]), np.array([False, True])),
+                      (np.bitwise_and(ad.tensor(a), b), a & b)]:
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(TypeError):
+        ad.tensor([1.5]) & ad.tensor([2.5])  # as numpy: not defined on floats
+
+
+def test_square_and_reciprocal_of_integers_are_numpys():
+    for x in (np.array([2, 4, 1, -3]), np.array([True, False])):
+        for ufunc in (np.square, np.reciprocal):
+            with np.errstate(all="ignore"):
+                got, want = ufunc(ad.tensor(x)).numpy(), ufunc(x)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_mask_of_the_wrong_length_raises_as_in_numpy():
+    x = ad.tensor(np.arange(4.0), requires_grad=True)
+    for tensor, index in [(x, np.array([True, False])), (x, [True, False]),
+                          (x.reshape(2, 2), (slice(None), np.array([True, False, True])))]:
+        with pytest.raises(IndexError, match="boolean index did not match"):
+            tensor[index]  # the mask's indices fit: only numpy's check of its length catches it
+    with ad.no_grad(), pytest.raises(IndexError, match="boolean index did not match"):
+        x[np.array([True, False])] = -1.0
+    np.testing.assert_array_equal(x.numpy(), np.arange(4.0))
+    np.testing.assert_array_equal(x[np.array([True, False, True, True])].numpy(), [0.0, 2.0, 3.0])
 
 
 def test_relu_at_zero_has_gradient_zero():

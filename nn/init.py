@@ -16,9 +16,13 @@ import numpy as np
 
 
 def _fans(shape: tuple) -> tuple[int, int]:
-    fan_out = shape[0] if len(shape) else 1
-    fan_in = shape[1] if len(shape) > 1 else fan_out
-    return fan_in, fan_out
+    """``(fan_in, fan_out)`` as PyTorch's: a weight ``(out, in, *field)`` counts each input and
+    output once per element of its receptive field; a bias ``(n,)`` counts n for both."""
+    if len(shape) < 2:
+        n = shape[0] if len(shape) else 1
+        return n, n
+    field = math.prod(shape[2:])
+    return shape[1] * field, shape[0] * field
 
 
 def zeros(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:

@@ -167,8 +167,12 @@ class Dropout(Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        keep = self.rng.random(np.shape(x)) >= self.p
-        return x * (keep / (1 - self.p)).astype(np.result_type(x), copy=False)
+        if not isinstance(x, (ad.Tensor, np.ndarray)):
+            x = np.asarray(x)
+        keep = self.rng.random(x.shape) >= self.p
+        # the scaled mask in x's float dtype (float64 for integers, which it would truncate)
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        return x * (keep / (1 - self.p)).astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

@@ -41,14 +41,32 @@ def mse_loss(pred, target, reduction: str = "mean"):
     return _reduce(diff * diff, reduction)
 
 
+def _sigmoid(z):
+    # on arrays exp(-softplus(-z)), whose exponent is <= 0; on tensors differentiable
+    return ad.sigmoid(z) if isinstance(z, ad.Tensor) else np.exp(-np.logaddexp(0, -z))
+
+
+_BCE_RULES = (lambda g, out, z, y: g * (_sigmoid(z) - y), lambda g, out, z, y: -(g * z))
+
+
+@ad.op(name="binary_cross_entropy_with_logits", saves="inputs", symmetric=True)
+def _binary_cross_entropy(z, y, /):
+    # NOTE: own op: max(z, 0) - z y + log(1 + e^-|z|) is exact for both hard labels (for
+    # y = 1 and z large, softplus(z) - z y cancelled: all digits lost from z = 35 in float64)
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), _BCE_RULES
+
+
 def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     """Cross-entropy of targets in [0, 1] and ``sigmoid(logits)``, computed without overflow.
 
-    ``softplus(z) - z*y`` equals ``-(y log σ(z) + (1-y) log(1-σ(z)))`` and is finite for any z.
+    ``max(z, 0) - z*y + log(1 + e^-|z|)`` equals ``-(y log σ(z) + (1-y) log(1-σ(z)))``, is
+    finite for any z, and keeps its digits for confident predictions of either label; its
+    gradient is ``σ(z) - y`` for the logits and ``-z`` for the targets.
     """
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
-    logits = logits if isinstance(logits, ad.Tensor) else ad.tensor(logits)
-    return _reduce(ad.softplus(logits) - logits * targets, reduction)
+    if not isinstance(targets, ad.Tensor):
+        targets = np.asarray(targets)
+    return _reduce(_binary_cross_entropy(logits, targets), reduction)
 
 
 def _class_indices(logits, targets) -> np.ndarray:
@@ -59,8 +77,9 @@ def _class_indices(logits, targets) -> np.ndarray:
             f"{logits.shape} and {targets.shape}"
         )
     if targets.dtype.kind not in "iu":
-        if not np.all(targets == np.round(targets)):
-            raise ValueError("cross_entropy: targets must be integer class indices")
+        if targets.dtype.kind not in "f" or not np.all(np.isfinite(targets) & (targets == np.round(targets))):
+            raise ValueError(f"cross_entropy: targets must be integer class indices, got {targets.dtype} "
+                             f"values such as {targets.ravel()[:3].tolist()}")
         targets = targets.astype(np.int64)
     if targets.size and not 0 <= np.minimum.reduce(targets) <= np.maximum.reduce(targets) < logits.shape[1]:
         raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), "
@@ -135,6 +154,10 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
 def hinge_loss(scores, targets, reduction: str = "mean"):
     """Max-margin loss ``relu(1 - y * score)`` for targets ±1 (micrograd's demo loss)."""
     _same_shape("hinge_loss", scores, targets)
+    values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
+    if np.logical_or.reduce(np.not_equal(np.abs(values), 1), axis=None):
+        # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
+        raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")
     return _reduce(ad.relu(1 - scores * targets), reduction)
 
 

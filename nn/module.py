@@ -9,7 +9,8 @@ assigned (as PyTorch), with dotted names such as ``layers.0.weight``.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+import zipfile
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -133,11 +134,18 @@ class Module:
                 problems.append(f"'{name}' has shape {shape}, the parameter {params[name].shape}")
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
+        loaded = {}
+        for name, p in params.items():  # every value converted before any parameter changes
+            values = np.empty_like(p.numpy())  # the parameter's dtype and memory layout
+            try:
+                values[...] = state[name]
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"cannot load state into {type(self).__name__}: '{name}' does not "
+                                 f"convert to {values.dtype}: {e}") from e
+            loaded[name] = values
         with ad.no_grad():
             for name, p in params.items():
-                values = np.empty_like(p.numpy())  # the parameter's dtype and memory layout
-                values[...] = state[name]
-                p.data = values
+                p.data = loaded[name]
 
     def __repr__(self) -> str:
         lines = [f"  ({name}): {module!r}".replace("\n", "\n  ")
@@ -145,9 +153,14 @@ class Module:
         return f"{type(self).__name__}(" + ("\n" + "\n".join(lines) + "\n" if lines else "") + ")"
 
 
-def save(module: Module, path: str | os.PathLike) -> None:
-    """Write ``module.state_dict()`` to a ``.npz`` file."""
-    np.savez(path, **module.state_dict())
+def save(module: Module, path: str | os.PathLike | BinaryIO) -> None:
+    """Write ``module.state_dict()`` to a ``.npz`` file at exactly ``path`` (or a binary file object)."""
+    # NOTE: not np.savez: it appends ".npz" to a path without it (so that load(path) missed the
+    # file), and a parameter named "file" or "allow_pickle" collides with its arguments
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, values in module.state_dict().items():
+            with archive.open(name + ".npy", "w") as f:
+                np.lib.format.write_array(f, values, allow_pickle=False)
 
 
 def load(module: Module, path: str | os.PathLike) -> Module:

@@ -92,6 +92,15 @@ def test_train_and_eval_switch_dropout():
     np.testing.assert_array_equal(model(x), x)
 
 
+def test_dropout_scales_lists_and_integers_too():
+    # kept elements are x / (1 - p): 4/3 for p = 1/4, not truncated to the integer 1
+    for x in ([1.0, 2.0, 3.0, 4.0] * 25, np.arange(1, 101)):
+        out = np.asarray(nn.Dropout(0.25, rng=np.random.default_rng(0))(x))
+        kept = out != 0
+        assert 0 < kept.sum() < 100
+        np.testing.assert_allclose(out[kept], np.asarray(x, float)[kept] * 4 / 3, rtol=1e-15)
+
+
 def test_dropout_gradient_is_the_mask():
     x = ad.tensor(np.ones(50), requires_grad=True)
     y = nn.Dropout(0.3, rng=np.random.default_rng(0))(x)
@@ -125,6 +134,40 @@ def test_loading_a_mismatched_file_raises_and_changes_nothing(tmp_path, sizes, m
         nn.load(other, path)
     for name, values in other.state_dict().items():
         np.testing.assert_array_equal(values, before[name])
+
+
+def test_save_writes_exactly_the_path_given_and_any_parameter_name(tmp_path):
+    class Odd(nn.Module):  # names that are np.savez's own arguments
+        def __init__(self):
+            self.file = nn.Parameter([1.0, 2.0])
+            self.allow_pickle = nn.Parameter([[3.0]])
+
+    path = tmp_path / "model.ckpt"  # no .npz: np.savez would have written model.ckpt.npz
+    nn.save(Odd(), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
+    other = Odd()
+    other.file.data, other.allow_pickle.data = np.zeros(2), np.zeros((1, 1))
+    nn.load(other, path)
+    assert other.file.numpy().tolist() == [1.0, 2.0] and other.allow_pickle.numpy().tolist() == [[3.0]]
+
+
+def test_a_state_that_does_not_convert_raises_and_changes_nothing():
+    model = nn.MLP([3, 5, 2], rng=np.random.default_rng(0))
+    before = model.state_dict()
+    state = nn.MLP([3, 5, 2], rng=np.random.default_rng(1)).state_dict()
+    state["layers.2.bias"] = np.array(["a", "b"])  # the right shape; the last entry loaded
+    with pytest.raises(ValueError, match="'layers.2.bias' does not convert to float64"):
+        model.load_state_dict(state)
+    for name, values in model.state_dict().items():
+        np.testing.assert_array_equal(values, before[name], err_msg=name)
+
+
+def test_fans_count_the_receptive_field_as_pytorch():
+    # a (8, 4, 3, 3) kernel: each output sees 4 inputs over 3*3 positions, each input feeds 8
+    assert nn.init._fans((8, 4, 3, 3)) == (4 * 9, 8 * 9)
+    assert nn.init._fans((5, 3)) == (3, 5) and nn.init._fans((7,)) == (7, 7)
+    w = nn.init.he_uniform((8, 4, 3, 3), np.random.default_rng(0))
+    assert np.abs(w).max() <= np.sqrt(6 / 36) and np.abs(w).max() > 0.9 * np.sqrt(6 / 36)
 
 
 def test_initialisers_have_the_documented_spread():
@@ -213,6 +256,18 @@ def test_losses_match_their_definitions():
                                np.maximum(0, 1 - z * np.sign(y - 0.5)).sum(), rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_binary_cross_entropy_keeps_its_digits_for_confident_predictions(dtype, rtol):
+    # the loss of a confident right answer is log(1 + e^-|z|), tiny: softplus(z) - z*y
+    # cancelled to 0 there for y = 1 (all digits lost from z = 35 in float64, 15 in float32)
+    z = np.array([5.0, 15.0, 20.0, 35.0, 50.0, 80.0], dtype)
+    exact = np.log1p(np.exp(-z.astype(np.float64)))
+    for logits, label in ((z, 1.0), (-z, 0.0)):
+        got = nn.binary_cross_entropy_with_logits(ad.tensor(logits), np.full_like(z, label), reduction="none")
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got.numpy(), exact, rtol=rtol)
+
+
 def test_cross_entropy_is_stable_and_its_gradient_is_softmax_minus_onehot():
     z = ad.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 5.0], [3.0, 1.0, 2.0]], requires_grad=True)
     labels = np.array([1, 1, 0])
@@ -233,6 +288,11 @@ def test_loss_errors_name_the_problem():
         nn.cross_entropy(ad.tensor(np.ones((3, 2))), [0, 1, 2])
     with pytest.raises(ValueError, match="reduction must be one of"):
         nn.mse_loss(ad.tensor(1.0), 1.0, reduction="avg")
+    for targets in (np.array([True, False, True]), np.array([np.inf, 0.0, 1.0])):
+        with pytest.raises(ValueError, match="targets must be integer class indices, got"):
+            nn.cross_entropy(ad.tensor(np.ones((3, 2))), targets)
+    with pytest.raises(ValueError, match=r"targets must be -1 or \+1 \(for labels 0/1 pass 2 \* y - 1\)"):
+        nn.hinge_loss(ad.tensor(np.ones(3)), np.array([0, 1, 1]))
 
 
 # ------------------------------------------------------------- optimisers

@@ -367,6 +367,9 @@ def tanh(x):
 @op(saves="out", symmetric=True)
 def sigmoid(x):
     """Elementwise logistic function ``1 / (1 + e ** -x)``, accurate for large ``|x|``."""
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":  # as scipy's expit (numpy has no -x for booleans)
+        x = x.astype(np.float64)
     e = np.exp(-np.abs(x))  # never overflows
     r = 1 / (1 + e)
     return np.where(x >= 0, r, e * r), _SIGMOID
@@ -790,9 +793,11 @@ def _concatenate(*xs, axis=0):
 
 
 def concatenate(arrays: Sequence, axis: int = 0):
-    """Join a sequence of tensors along an existing axis."""
+    """Join a sequence of tensors along an existing axis (``axis=None``: flattened first, as numpy)."""
     if len(arrays) == 0:
         raise ValueError("concatenate needs at least one tensor")
+    if axis is None:
+        return _concatenate(*(flatten(a) for a in arrays), axis=0)
     return _concatenate(*arrays, axis=axis)
 
 

@@ -168,6 +168,19 @@ def test_a_mask_of_the_wrong_length_raises_as_in_numpy():
     np.testing.assert_array_equal(x[np.array([True, False, True, True])].numpy(), [0.0, 2.0, 3.0])
 
 
+def test_concatenate_without_an_axis_flattens_as_numpy():
+    a = ad.tensor(np.arange(4.0).reshape(2, 2), requires_grad=True)
+    out = ad.concatenate([a, [7.0, 8.0]], axis=None)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate([a.numpy(), [7.0, 8.0]], axis=None))
+    (out * np.arange(6.0)).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [[0.0, 1.0], [2.0, 3.0]])
+
+
+def test_sigmoid_of_integers_and_booleans_is_that_of_their_float_values():
+    for x in ([True, False], np.array([-3, 0, 5], np.int32)):
+        np.testing.assert_array_equal(ad.sigmoid(x).numpy(), ad.sigmoid(np.asarray(x, float)).numpy())
+
+
 def test_relu_at_zero_has_gradient_zero():
     (g,) = grad_of(ad.relu, [-1.0, 0.0, 2.0])
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])

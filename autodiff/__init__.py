@@ -22,7 +22,7 @@ from .ops import (
     expand_dims, flatten, gelu, getitem, greater, greater_equal, leaky_relu, less, less_equal,
     linear, log, log_softmax, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
     mean, min, minimum, multiply, negative, not_equal, pad, power, prod, relu, reshape,
-    sigmoid, sign, sin, softmax, softplus, split, sqrt, squeeze, stack, std, subtract, sum,
+    sigmoid, sign, sin, softmax, softplus, split, sqrt, square, squeeze, stack, std, subtract, sum,
     swapaxes, tanh, transpose, var, where,
 )
 from .tensor import Tensor, op
@@ -40,6 +40,6 @@ __all__ = [
     "leaky_relu", "less", "less_equal", "linear", "log", "log_softmax", "logical_and", "logical_not",
     "logical_or", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
     "multiply", "negative", "not_equal", "pad", "power", "prod", "relu", "reshape", "sigmoid",
-    "sign", "sin", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "std",
+    "sign", "sin", "softmax", "softplus", "split", "sqrt", "square", "squeeze", "stack", "std",
     "subtract", "sum", "swapaxes", "tanh", "transpose", "var", "where",
 ]

@@ -77,6 +77,7 @@ CASES = [
     Case("add", lambda x, y: x + y, (real, real), BINARY),
     Case("subtract", lambda x, y: x - y, (real, real), BINARY),
     Case("multiply", lambda x, y: x * y, (real, real), BINARY),
+    Case("square", lambda x: x * x, (real,)),
     Case("divide", lambda x, y: x / y, (real, positive), BINARY),
     Case("power", lambda x, y: x ** y, (positive, real), BINARY),
     Case("power(x, 3)", lambda x: x ** 3, (real,)),

@@ -106,10 +106,11 @@ def _negate(g, out, *_):
 _ADD = (_pass, _pass)
 _SUBTRACT = (_pass, _negate)
 _MULTIPLY = (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
+_SQUARE = lambda g, out, x: g * (2 * x)  # 2 (g x) to the bit: the two products' sum
 _DIVIDE = (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y)
 def _power_grad_x(g, out, x, y):
     if type(y) in (int, float) and y == 2:
-        return g * (2 * x)  # the common square: no second power op (matters at higher order)
+        return _SQUARE(g, out, x)  # no second power op (matters at higher order)
     return g * y * x ** (y - 1)
 
 
@@ -133,10 +134,22 @@ def subtract(x, y):
     return np.subtract(x, y), _SUBTRACT
 
 
-@op(saves="others", symmetric=True)
-def multiply(x, y):
-    """Elementwise ``x * y`` with broadcasting."""
+@op(name="multiply", saves="others", symmetric=True)
+def _multiply(x, y, /):
     return np.multiply(x, y), _MULTIPLY
+
+
+def multiply(x, y):
+    """Elementwise ``x * y`` with broadcasting; ``x * x`` is :func:`square`."""
+    # NOTE: a tensor times itself is one operand with one rule, not two rules whose
+    # gradients the sweep adds (p * p in every L2 penalty: a rule call and a sum less)
+    return square(x) if x is y else _multiply(x, y)
+
+
+@op(saves="inputs", symmetric=True)
+def square(x):
+    """Elementwise ``x * x``."""
+    return np.square(x), _SQUARE
 
 
 @op(symmetric=True)
@@ -953,7 +966,7 @@ _UFUNCS = {
     np.power: power, np.negative: negative, np.matmul: matmul, np.exp: exp, np.log: log,
     np.sqrt: sqrt, np.absolute: abs, np.sin: sin, np.cos: cos, np.tanh: tanh,
     np.maximum: maximum, np.minimum: minimum,
-    np.square: lambda x: multiply(x, x) if x.dtype.kind == "f" else _wrap(np.square(x._data)),
+    np.square: lambda x: square(x) if x.dtype.kind == "f" else _wrap(np.square(x._data)),
     np.reciprocal: lambda x: divide(1, x) if x.dtype.kind == "f" else _wrap(np.reciprocal(x._data)),
     np.positive: lambda x: x,
 }
@@ -1083,8 +1096,8 @@ _METHODS = {
     "__getitem__": getitem, "__pos__": lambda x: x,
 }
 _METHODS.update({fn.__name__: fn for fn in (
-    exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, leaky_relu, gelu, softplus, clip, maximum,
-    minimum, matmul, sum, mean, max, min, var, std, prod, logsumexp, softmax, log_softmax, swapaxes,
+    exp, log, sqrt, square, abs, sin, cos, tanh, sigmoid, relu, leaky_relu, gelu, softplus, clip,
+    maximum, minimum, matmul, sum, mean, max, min, var, std, prod, logsumexp, softmax, log_softmax, swapaxes,
     flatten, squeeze, expand_dims, broadcast_to, astype, split,
 )})
 

@@ -578,13 +578,15 @@ def explain(root: Tensor, params: Any = None) -> str:
     --------
     >>> import autodiff as ad
     >>> w = ad.tensor(2.0, requires_grad=True)
-    >>> print(ad.explain(w * w, params={"w": w}))
+    >>> print(ad.explain(w * (w + 1), params={"w": w}))
     forward
       w = 2
-      v1 = mul(w, w) = 4
+      v1 = add(w, 1) = 3
+      v2 = mul(w, v1) = 6
     backward (adjoint = sum over consumers of consumer adjoint × local derivative)
-      ∂v1/∂v1 = 1
-      ∂v1/∂w = ∂v1/∂v1 × ∂v1/∂w[0] + ∂v1/∂v1 × ∂v1/∂w[1] = 1 × 2 + 1 × 2 = 4
+      ∂v2/∂v2 = 1
+      ∂v2/∂v1 = ∂v2/∂v2 × ∂v2/∂v1 = 1 × 2 = 2
+      ∂v2/∂w = ∂v2/∂v1 × ∂v1/∂w + ∂v2/∂v2 × ∂v2/∂w = 2 × 1 + 1 × 3 = 5
     """
     order, parents = _graph(root)
     names = _names(order, params)

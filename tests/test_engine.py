@@ -37,6 +37,25 @@ def test_adjoint_sums_over_all_consumers():
     assert x.grad.item() == pytest.approx(2 * 2 + np.cos(2) * 2 + np.sin(2) + 3, rel=1e-14)
 
 
+def test_a_tensor_times_itself_is_one_square_node_with_the_products_gradient():
+    rng = np.random.default_rng(0)
+    values, seed = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    x = ad.tensor(values, requires_grad=True)
+    y = x * x
+    assert y.op == "square" and np.square(x).op == "square" and ad.multiply(x, x).op == "square"
+    y.backward(seed)
+    np.testing.assert_array_equal(y.numpy(), values * values)
+    # the two products' gradients, summed as the sweep sums them, to the bit
+    np.testing.assert_array_equal(x.grad.numpy(), seed * values + seed * values)
+    # another tensor sharing x's array is another operand: a product, gradient to x alone
+    x.grad = None
+    twin = x.detach()
+    z = x * twin
+    assert z.op == "multiply"
+    z.backward(seed)
+    np.testing.assert_array_equal(x.grad.numpy(), seed * values)
+
+
 def test_leaves_accumulate_across_backward_calls_and_nonleaves_keep_no_grad():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     h = x * 3

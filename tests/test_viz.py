@@ -245,8 +245,8 @@ def test_repeated_blocks_become_one_node_that_counts_the_repeats():
 def test_a_new_input_in_every_repeat_is_part_of_the_block():
     reps = 300
     labels = [label for label, _ in node_table(ad.draw(leaf_per_block(reps)).source).values()]
-    # acc = x0 * 1.0 first, then reps blocks x_i → mul → sin → add; first and last drawn
-    assert any(label.startswith(f"× {reps - 2:,} repeats of\nleaf → mul → sin → add") for label in labels)
+    # acc = x0 * 1.0 first, then reps blocks x_i → square → sin → add; first and last drawn
+    assert any(label.startswith(f"× {reps - 2:,} repeats of\nleaf → square → sin → add") for label in labels)
     assert any(label.startswith(f"x{reps}\n") for label in labels)  # the last input, drawn with its block
 
 
@@ -351,9 +351,11 @@ def test_explain_the_single_linear_neuron():
 
 def test_explain_adds_up_several_consumers():
     w = ad.tensor(3.0, requires_grad=True)
-    text = ad.explain(w * w + 2 * w, params={"w": w})
+    text = ad.explain((w + w) + 2 * w, params={"w": w})  # w twice in one consumer, once in another
     assert ("∂v3/∂w = ∂v3/∂v1 × ∂v1/∂w[0] + ∂v3/∂v1 × ∂v1/∂w[1] + ∂v3/∂v2 × ∂v2/∂w"
-            " = 1 × 3 + 1 × 3 + 1 × 2 = 8") in text
+            " = 1 × 1 + 1 × 1 + 1 × 2 = 4") in text
+    # w * w is one square node: one edge, whose local derivative is 2w = 6
+    assert "∂v1/∂w = ∂v1/∂v1 × ∂v1/∂w = 1 × 6 = 6" in ad.explain(w * w, params={"w": w})
 
 
 def test_command_line_draws_an_expression_and_the_examples(tmp_path):

@@ -151,14 +151,30 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
     return _cross_entropy(logits, _class_indices(logits, targets), reduction)
 
 
+# where the margin is violated (out > 0) the loss is 1 - s y, elsewhere 0 (also at the kink)
+_HINGE_RULES = (lambda g, out, s, y: np.where(out > 0, -(g * y), 0),
+                lambda g, out, s, y: np.where(out > 0, -(g * s), 0))
+
+
+@ad.op(name="hinge_loss", symmetric=True)
+def _hinge(s, y, /):
+    # NOTE: own op: one node, not a product, a difference and a relu (a small network's
+    # step spends its time per node)
+    return np.maximum(1 - s * y, 0), _HINGE_RULES
+
+
 def hinge_loss(scores, targets, reduction: str = "mean"):
-    """Max-margin loss ``relu(1 - y * score)`` for targets ±1 (micrograd's demo loss)."""
+    """Max-margin loss ``relu(1 - y * score)`` for targets ±1 (micrograd's demo loss).
+
+    Its gradient is ``-y`` where the margin is violated (``y * score < 1``), else 0, also at
+    ``y * score = 1`` (relu's convention at its kink).
+    """
     _same_shape("hinge_loss", scores, targets)
     values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
     if np.logical_or.reduce(np.not_equal(np.abs(values), 1), axis=None):
         # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
         raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")
-    return _reduce(ad.relu(1 - scores * targets), reduction)
+    return _reduce(_hinge(scores, targets if isinstance(targets, ad.Tensor) else values), reduction)
 
 
 class _Loss(Module):

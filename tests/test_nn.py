@@ -256,6 +256,16 @@ def test_losses_match_their_definitions():
                                np.maximum(0, 1 - z * np.sign(y - 0.5)).sum(), rtol=1e-13)
 
 
+def test_hinge_loss_gradient_is_minus_y_where_the_margin_is_violated_and_zero_at_the_kink():
+    scores = ad.tensor([0.5, -2.0, 1.0, 3.0, -1.0, 0.25], requires_grad=True)
+    y = np.array([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])  # margins y s: 0.5, -2, 1 (kink), 3, 1 (kink), -0.25
+    nn.hinge_loss(scores, y).backward()
+    np.testing.assert_array_equal(scores.grad.numpy(), np.array([-1.0, -1.0, 0, 0, 0, 1.0]) / 6)
+    targets = ad.tensor(y, requires_grad=True)  # and the targets' gradient, -s, where violated
+    nn.hinge_loss(scores.detach(), targets, reduction="sum").backward()
+    np.testing.assert_array_equal(targets.grad.numpy(), [-0.5, 2.0, 0, 0, 0, -0.25])
+
+
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
 def test_binary_cross_entropy_keeps_its_digits_for_confident_predictions(dtype, rtol):
     # the loss of a confident right answer is log(1 + e^-|z|), tiny: softplus(z) - z*y

@@ -671,6 +671,26 @@ def _operand_error(name: str, vals: tuple, error: ValueError) -> ValueError:
     return ValueError(f"{name}: operands of shapes {shapes} do not fit: {error}")
 
 
+_SEQUENCES = (list, tuple)
+
+
+def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:
+    """A list or tuple given as an operand, as an array: rules then read arrays (``x.ndim``),
+    at every order. A tensor inside it that requires grad would lose its gradient: an error."""
+    pending = [seq]
+    while pending:
+        for item in pending.pop():
+            if isinstance(item, Tensor):
+                if item.requires_grad and _mode.enabled:
+                    raise TypeError(
+                        f"op '{name}' got a {type(seq).__name__} holding a tensor that requires grad; "
+                        "its gradient would be lost: combine tensors with ad.stack or ad.concatenate"
+                    )
+            elif type(item) in _SEQUENCES:
+                pending.append(item)
+    return np.asarray(seq)
+
+
 def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None = "all", view: bool = False,
        symmetric: bool = False, tangents: bool = False, batched: bool = False):
     """Make a differentiable op from a numpy forward function that returns its rules.
@@ -742,6 +762,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 val, rec = x._data, x.requires_grad
             else:
+                if type(x) in _SEQUENCES:
+                    x = _sequence_operand(x, opname)
                 val, rec = x, False
             try:
                 result = fn(val)
@@ -783,10 +805,14 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 vx, rx = x._data, x.requires_grad
             else:
+                if type(x) in _SEQUENCES:
+                    x = _sequence_operand(x, opname)
                 vx, rx = x, False
             if isinstance(y, Tensor):
                 vy, ry = y._data, y.requires_grad
             else:
+                if type(y) in _SEQUENCES:
+                    y = _sequence_operand(y, opname)
                 vy, ry = y, False
             try:
                 result = fn(vx, vy)
@@ -829,6 +855,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 val, rec = x._data, x.requires_grad
             else:
+                if type(x) in _SEQUENCES:
+                    x = _sequence_operand(x, opname)
                 val, rec = x, False
             try:
                 result = fn(val, *args, **kwargs)
@@ -851,15 +879,22 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             operands = args[:k]
             vals, needs = [], []  # one loop, not two comprehensions (each a frame of its own)
             i = 0
+            sequences = False
             for a in operands:
                 if isinstance(a, Tensor):
                     vals.append(a._data)
                     if a.requires_grad:
                         needs.append(i)
+                elif type(a) in _SEQUENCES:
+                    vals.append(_sequence_operand(a, opname))
+                    sequences = True
                 else:
                     vals.append(a)
                 i += 1
             vals, needs = tuple(vals), tuple(needs)
+            if sequences:  # the arrays replace them as operands too
+                operands = tuple(a if isinstance(a, Tensor) else v
+                                 for a, v in zip(operands, vals, strict=True))
             try:
                 result = fn(*vals, *args[k:], **kwargs)
             except ValueError as e:

@@ -348,6 +348,33 @@ def test_numpy_interop():
     np.testing.assert_array_equal(np.cumsum(x.detach()), [1.0, 3.0])
 
 
+@pytest.mark.parametrize("fn", [
+    lambda w, c: ad.matmul(c, w), lambda w, c: ad.matmul(w, np.transpose(c).tolist()),
+    lambda w, c: ad.linear(c, w, [0.5, -0.5]), lambda w, c: ad.power(w, c[0]), lambda w, c: w * c,
+    lambda w, c: ad.einsum("ij,kj->ik", w, c), lambda w, c: ad.concatenate([w, c]),
+])
+def test_lists_as_operands_are_arrays_at_every_order(fn):
+    rng = np.random.default_rng(0)
+    w = ad.tensor(rng.uniform(0.5, 2, (2, 2)), requires_grad=True)
+    constant = rng.uniform(0.5, 2, (1, 2))
+    as_list = lambda w: fn(w, constant.tolist()).sum()  # noqa: E731
+    as_array = lambda w: fn(w, constant).sum()  # noqa: E731
+    # the same gradients as with the array, first and second order
+    np.testing.assert_array_equal(ad.grad(as_list)(w).numpy(), ad.grad(as_array)(w).numpy())
+    assert ad.gradgradcheck(as_list, (w,))
+
+
+def test_a_list_holding_a_tensor_that_requires_grad_is_an_error_not_a_lost_gradient():
+    w, a = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor(3.0, requires_grad=True)
+    for make in (lambda: w * [a, 1.0], lambda: ad.multiply([[a], [1.0]], w),
+                 lambda: ad.concatenate([w, [a]])):
+        with pytest.raises(TypeError, match="holding a tensor that requires grad; .* ad.stack"):
+            make()
+    with ad.no_grad():
+        np.testing.assert_array_equal((w * [a, 1.0]).numpy(), [3.0, 2.0])  # nothing to lose
+    np.testing.assert_array_equal((w * [a.detach(), 1.0]).numpy(), [3.0, 2.0])
+
+
 def test_custom_op_in_a_few_lines():
     @ad.op(symmetric=True)
     def softsign(x):

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
+from .ops import _column_sums
 from .tensor import Tensor, _RetainGrad, _wrap
 
 _mode = grad_mode._state
@@ -65,7 +66,9 @@ def _unbroadcast(g, shape: tuple, t: Tensor, index: int):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
     )
-    if axes:
+    if axes == (0,) and g.ndim == 2 and type(g) is np.ndarray:  # a bias added to every row
+        g = _column_sums(g)
+    elif axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
 

@@ -186,7 +186,7 @@ def _matmul_grad_x(g, out, x, y):
         return np.matmul(y, np.expand_dims(g, -1))[..., 0]
     if _transposed(x) and g.ndim == 2:
         return np.matmul(y, g.T).T
-    return np.matmul(g, np.swapaxes(y, -1, -2))
+    return np.matmul(g, y.swapaxes(-1, -2))  # the method: np.swapaxes adds a Python layer
 
 
 def _matmul_grad_y(g, out, x, y):
@@ -196,7 +196,7 @@ def _matmul_grad_y(g, out, x, y):
         return np.matmul(np.swapaxes(x, -1, -2), np.expand_dims(g, -1))[..., 0]
     if _transposed(y) and g.ndim == 2:
         return np.matmul(g.T, x).T
-    return np.matmul(np.swapaxes(x, -1, -2), g)
+    return np.matmul(x.swapaxes(-1, -2), g)
 
 
 def _lift(t, x, extra: int):
@@ -259,20 +259,44 @@ def _linear_grad_x(g, out, x, w, b):
 
 
 def _linear_grad_w(g, out, x, w, b):
-    if np.ndim(x) == 1:
+    if x.ndim == 1:
         return np.expand_dims(g, -1) * x
-    g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])  # leading axes as one
+    if x.ndim > 2:
+        g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])  # leading axes as one
     if _transposed(w):  # the gradient in the weight's layout (see _matmul_grad_x)
         return np.matmul(x.T, g).T
     return np.matmul(g.T, x)
 
 
 def _linear_grad_b(g, out, x, w, b):
-    return g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+    if g.ndim == 1:
+        return g
+    if g.ndim == 2 and type(g) is np.ndarray:
+        return _column_sums(g)
+    return g.sum(axis=tuple(range(g.ndim - 1)))
+
+
+_ONES: dict = {}  # dtype -> a vector of ones, as long as the longest column summed yet
+
+
+def _column_sums(g: np.ndarray) -> np.ndarray:
+    """``g.sum(axis=0)`` of a matrix: a product with a vector of ones for float32 and float64.
+
+    NOTE: numpy reduces over the leading axis row by row, slowly for few columns; BLAS's
+    matrix-vector product does not (float64: 1.1 vs 2.4 µs for 100 x 16, 2.8 vs 23 µs for
+    1000 x 16). Both add each column in working precision, in different orders.
+    """
+    if g.dtype.char not in "fd":  # BLAS's types
+        return np.add.reduce(g, axis=0)
+    n = g.shape[0]
+    ones = _ONES.get(g.dtype)
+    if ones is None or len(ones) < n:
+        ones = _ONES[g.dtype] = np.ones(n, g.dtype)
+    return np.matmul(ones[:n] if len(ones) > n else ones, g)
 
 
 def _linear_tangent_x(t, out, x, w, b):
-    return np.matmul(t, np.swapaxes(w, -1, -2))
+    return np.matmul(t, w.swapaxes(-1, -2))
 
 
 def _linear_tangent_w(t, out, x, w, b):

@@ -702,3 +702,29 @@ def test_a_reduction_spreads_its_gradient_into_an_ordinary_array(shape):
     assert grad.flags.writeable  # the user's to change, not a read-only view of the seed
     grad[0, 0] = 7.0
     assert x.grad.numpy()[0, 0] == 7.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("shape", [(100, 16), (7, 1), (1, 5), (0, 3), (3, 0)])
+def test_a_bias_gradient_sums_the_rows_as_numpy_does(dtype, layout, shape):
+    # linear's bias and a bias broadcast over rows (x @ W + b) take column sums by BLAS
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((shape[0], 2 * shape[1])).astype(dtype)
+    seed = values[:, ::2] if layout == "strided" else np.asarray(values[:, : shape[1]], order=layout)
+    expected = seed.astype(np.float64).sum(axis=0)
+    # any order of the additions is within n eps sum|x| of the exact sums: a row left out or
+    # counted twice is off by that row, which is far more
+    tolerance = shape[0] * np.finfo(dtype).eps * np.abs(seed.astype(np.float64)).sum(axis=0)
+    for bias, out in (
+        (b := ad.tensor(np.zeros(shape[1], dtype), requires_grad=True),
+         ad.linear(np.ones((shape[0], 2), dtype), ad.tensor(np.ones((shape[1], 2), dtype)), b)),
+        (b := ad.tensor(np.zeros(shape[1], dtype), requires_grad=True),
+         ad.tensor(np.ones((shape[0], shape[1]), dtype)) + b),
+    ):
+        out.backward(seed)
+        assert bias.grad.dtype == dtype and bias.grad.shape == (shape[1],)
+        if dtype == np.float16:  # numpy's own sum, which BLAS has no type for
+            np.testing.assert_array_equal(bias.grad.numpy(), seed.sum(axis=0))
+        else:
+            assert np.all(np.abs(bias.grad.numpy().astype(np.float64) - expected) <= tolerance)

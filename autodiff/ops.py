@@ -89,6 +89,10 @@ def _expand(g, shape: tuple):
 
 def _unreduce(g, shape: tuple, axis):
     """Spread a reduction's gradient back over the reduced axes."""
+    if axis is None and type(g) is np.ndarray and math.prod(shape) < _FILL:
+        filled = np.empty(shape, g.dtype)  # one value everywhere (as _expand, in fewer calls)
+        filled[...] = g
+        return filled
     return _expand(g.reshape(_keep_shape(shape, axis)), shape)
 
 

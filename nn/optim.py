@@ -49,10 +49,11 @@ class Optimizer:
                 if g is not None:
                     if not isinstance(g, ad.Tensor) or g.shape != p.shape:
                         _wrong_grad(i, p, g)
-                    p -= self._update(p, g.numpy(), state)
+                    direction, rate = self._update(p, g.numpy(), state)
+                    p.add_(direction, alpha=-rate)  # in cache-sized blocks for large parameters
 
-    def _update(self, p: ad.Tensor, g: np.ndarray, state: dict) -> np.ndarray:
-        """The step to subtract from ``p``, given its gradient ``g``.
+    def _update(self, p: ad.Tensor, g: np.ndarray, state: dict) -> tuple[np.ndarray, float]:
+        """``(direction, rate)`` for the gradient ``g``: the step subtracts ``rate * direction`` from ``p``.
 
         NOTE: ``p`` is the tensor; an update reads its values (``p.numpy()``) only when weight
         decay needs them: an array handed out is protected (made read-only and back) each
@@ -97,12 +98,12 @@ class SGD(Optimizer):
             buf = g.copy() if buf is None else self.momentum * buf + g
             state["momentum"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        return self.lr * g
+        return g, self.lr
 
 
 class Adam(Optimizer):
     """Adam: ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g²``,
-    ``p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)``; ``weight_decay`` adds ``wd * p`` to g.
+    ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)``; ``weight_decay`` adds ``wd * p`` to g.
     """
 
     decoupled = False
@@ -123,10 +124,10 @@ class Adam(Optimizer):
         m = state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
         v = state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
         t = state["t"] = state.get("t", 0) + 1
-        step = self.lr / (1 - b1 ** t) * m / (np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps)
+        direction, rate = m / (np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps), self.lr / (1 - b1 ** t)
         if self.weight_decay and self.decoupled:
-            step = step + self.lr * self.weight_decay * p.numpy()
-        return step
+            return rate * direction + self.lr * self.weight_decay * p.numpy(), 1.0
+        return direction, rate
 
 
 class AdamW(Adam):
@@ -159,7 +160,7 @@ class RMSprop(Optimizer):
         scaled = g / (np.sqrt(v) + self.eps)
         if self.momentum:
             scaled = state["momentum"] = self.momentum * state.get("momentum", 0) + scaled
-        return self.lr * scaled
+        return scaled, self.lr
 
 
 class StepLR:

@@ -728,3 +728,38 @@ def test_a_bias_gradient_sums_the_rows_as_numpy_does(dtype, layout, shape):
             np.testing.assert_array_equal(bias.grad.numpy(), seed.sum(axis=0))
         else:
             assert np.all(np.abs(bias.grad.numpy().astype(np.float64) - expected) <= tolerance)
+
+
+@pytest.mark.parametrize("shape", [(3,), (300, 700), (1000, 513)])
+@pytest.mark.parametrize("layouts", ["CC", "FF", "CF", "FC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_in_place_equals_the_plain_update_to_the_bit(shape, layouts, dtype):
+    # large tensors are updated in blocks: the same numbers as p - lr * g in one pass
+    rng = np.random.default_rng(0)
+    values = np.asarray(rng.standard_normal(shape), dtype, order=layouts[0])
+    step = np.asarray(rng.standard_normal(shape), dtype, order=layouts[1])
+    p = ad.tensor(values)
+    assert p.add_(ad.tensor(step), alpha=-0.01) is p
+    np.testing.assert_array_equal(p.numpy(), values - dtype(0.01) * step)
+    p.add_(step)  # an array, alpha 1
+    np.testing.assert_array_equal(p.numpy(), values - dtype(0.01) * step + step)
+    assert p.dtype == dtype
+
+
+def test_add_in_place_broadcasts_casts_and_checks_like_the_operator():
+    p = ad.tensor(np.ones((2, 3), np.float32))
+    p.add_([1.0, 2.0, 3.0], alpha=2.0)  # broadcast, a list
+    p.add_(np.full((2, 3), 0.5), alpha=-1.0)  # float64 into float32
+    np.testing.assert_array_equal(p.numpy(), [[2.5, 4.5, 6.5]] * 2)
+    assert p.dtype == np.float32
+    w = ad.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place add on a tensor that requires grad while recording"):
+        w.add_(np.ones(3))
+    x = ad.tensor(np.ones(3))
+    saved = (x * w).sum()  # x's values are saved for w's gradient
+    with ad.no_grad(), pytest.raises(RuntimeError, match="saved by op 'multiply'"):
+        x.add_(np.ones(3))
+    saved.backward()  # w.grad = x
+    with ad.no_grad():
+        w.add_(w.grad, alpha=-0.5)
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.5, 0.5])

@@ -47,16 +47,12 @@ def _is_float(dtype: np.dtype) -> bool:
 class _Lock:
     """How many pending nodes saved an array (shared by a tensor and its views).
 
-    ``exposed`` lists the arrays handed to the user while nothing was saved; while
-    something is, it is a pair (those arrays, the ones made read-only for the time).
+    ``exposed`` lists the arrays handed to the user while nothing was saved (None before
+    any was); while something is, it is a pair (those arrays, the ones made read-only for
+    the time). Made on hot paths by ``object.__new__`` with the three slots set: no call.
     """
 
     __slots__ = ("count", "op", "exposed")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.op = ""
-        self.exposed = None
 
     def expose(self, array: np.ndarray) -> None:
         """Remember ``array``, handed to the user: it is made read-only while the values are saved."""
@@ -203,9 +199,13 @@ class Tensor:
             self.requires_grad_(True)
 
     # ----------------------------------------------------------- attributes
-    @property
-    def data(self) -> np.ndarray:
-        """The values as a numpy array (read-only while a pending backward needs them)."""
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array, sharing memory (read-only while a pending backward needs them)."""
+        lock = self._lock
+        if lock is None and not (self._rules and self._locks is _OUT):  # the usual first call, quickly
+            lock = self._lock = _new(_Lock)
+            lock.count, lock.op, lock.exposed = 0, "", [self._data]
+            return self._data
         lock = self._shared_lock()
         if lock.count:
             view = self._data.view(_SavedArray)
@@ -214,6 +214,11 @@ class Tensor:
             return view
         lock.expose(self._data)
         return self._data
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values as a numpy array (see :meth:`numpy`)."""
+        return self.numpy()
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -260,10 +265,6 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return self._data.item()
-
-    def numpy(self) -> np.ndarray:
-        """The values as a numpy array (shares memory; read-only while saved for backward)."""
-        return self.data
 
     def tolist(self) -> Any:
         return self._data.tolist()
@@ -335,7 +336,8 @@ class Tensor:
         pending op that made this tensor saved it, see ``_OUT``)."""
         lock = self._lock
         if lock is None:
-            lock = self._lock = _Lock()
+            lock = self._lock = _new(_Lock)  # without the call to __init__
+            lock.count, lock.op, lock.exposed = 0, "", None
             if self._rules and self._locks is _OUT:
                 lock.count, lock.op = 1, self._op
                 self._locks = _Locks((lock,))

@@ -904,7 +904,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     x = _sequence_operand(x, opname)
                 val, rec = x, False
             try:
-                result = fn(val, *args, **kwargs)
+                # options passed on only when given: packing them costs more than the test
+                result = fn(val, *args, **kwargs) if args or kwargs else fn(val)
             except ValueError as e:
                 raise _operand_error(opname, (val,), e) from e
             out = result[0]
@@ -941,7 +942,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 operands = tuple(a if isinstance(a, Tensor) else v
                                  for a, v in zip(operands, vals, strict=True))
             try:
-                result = fn(*vals, *args[k:], **kwargs)
+                result = fn(*vals, *args[k:], **kwargs) if kwargs or len(args) > k else fn(*vals)
             except ValueError as e:
                 raise _operand_error(opname, vals, e) from e
             out = result[0]

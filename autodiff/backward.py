@@ -343,8 +343,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                     if exclusive and parent in exclusive:
                         exclusive.discard(parent)
                         _store_grad(parent, gi, tensors, True)
-                    else:
-                        _store_grad(parent, gi, tensors)
+                    else:  # a sum made here (before + gi) is new memory at any size: not copied
+                        _store_grad(parent, gi, tensors, before is not None and gi is not before)
                 else:
                     push_ready((parent, gi))
             if not retain:  # release the node: dropping its locks unlocks them (see _Locks)

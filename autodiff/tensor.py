@@ -383,16 +383,15 @@ class Tensor:
         data = self._data
         values = other._data if isinstance(other, Tensor) else other
         block = _BLOCK_BYTES // data.itemsize
-        if (data.size <= block or type(values) is not np.ndarray or values.dtype != data.dtype
-                or values.shape != data.shape):
+        order = None  # blocks: same dtype, shape and memory order, and memory not shared
+        if (data.size > block and type(values) is np.ndarray and values.dtype == data.dtype
+                and values.shape == data.shape and not np.may_share_memory(data, values)):
+            if data.flags.c_contiguous and values.flags.c_contiguous:
+                order = "C"
+            elif data.flags.f_contiguous and values.flags.f_contiguous:
+                order = "F"
+        if order is None:
             np.add(data, values if alpha == 1 else np.multiply(values, alpha), out=data)
-            return self
-        if data.flags.c_contiguous and values.flags.c_contiguous:
-            order = "C"
-        elif data.flags.f_contiguous and values.flags.f_contiguous:
-            order = "F"
-        else:
-            np.add(data, np.multiply(values, alpha), out=data)
             return self
         flat, source = data.ravel(order), values.ravel(order)  # views: both contiguous in that order
         scaled = np.empty(block, data.dtype)

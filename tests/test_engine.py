@@ -746,6 +746,20 @@ def test_add_in_place_equals_the_plain_update_to_the_bit(shape, layouts, dtype):
     assert p.dtype == dtype
 
 
+def test_add_in_place_of_overlapping_memory_reads_every_value_before_writing():
+    base = np.arange(300_001, dtype=np.float32)
+    for data, values in ((base[1:], base[:-1]), (base[:-1], base[1:])):  # both ways, numpy's result
+        expected = data + 2 * values
+        t = ad.tensor(np.zeros(1, np.float32))
+        t.data = data  # the tensor's values are this memory itself
+        t.add_(values, alpha=2.0)
+        np.testing.assert_array_equal(data, expected)
+        base[:] = np.arange(300_001)
+    p = ad.tensor(np.full(300_000, 3.0))
+    p.add_(p, alpha=-0.5)  # itself
+    np.testing.assert_array_equal(p.numpy(), np.full(300_000, 1.5))
+
+
 def test_add_in_place_broadcasts_casts_and_checks_like_the_operator():
     p = ad.tensor(np.ones((2, 3), np.float32))
     p.add_([1.0, 2.0, 3.0], alpha=2.0)  # broadcast, a list

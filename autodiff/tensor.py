@@ -382,6 +382,9 @@ class Tensor:
         self._check_inplace("add", other)
         data = self._data
         values = other._data if isinstance(other, Tensor) else other
+        if alpha == 1 or alpha == -1:  # one pass, no scaled temporary (AdamW's rate of 1)
+            (np.add if alpha == 1 else np.subtract)(data, values, out=data)
+            return self
         block = _BLOCK_BYTES // data.itemsize
         order = None  # blocks: same dtype, shape and memory order, and memory not shared
         if (data.size > block and type(values) is np.ndarray and values.dtype == data.dtype
@@ -391,7 +394,7 @@ class Tensor:
             elif data.flags.f_contiguous and values.flags.f_contiguous:
                 order = "F"
         if order is None:
-            np.add(data, values if alpha == 1 else np.multiply(values, alpha), out=data)
+            np.add(data, np.multiply(values, alpha), out=data)
             return self
         flat, source = data.ravel(order), values.ravel(order)  # views: both contiguous in that order
         scaled = np.empty(block, data.dtype)

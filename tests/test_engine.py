@@ -743,6 +743,8 @@ def test_add_in_place_equals_the_plain_update_to_the_bit(shape, layouts, dtype):
     np.testing.assert_array_equal(p.numpy(), values - dtype(0.01) * step)
     p.add_(step)  # an array, alpha 1
     np.testing.assert_array_equal(p.numpy(), values - dtype(0.01) * step + step)
+    p.add_(step, alpha=-1)  # subtracted in one pass
+    np.testing.assert_array_equal(p.numpy(), values - dtype(0.01) * step + step - step)
     assert p.dtype == dtype
 
 

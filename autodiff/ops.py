@@ -319,7 +319,8 @@ _LINEAR_TANGENTS = (_linear_tangent_x, _linear_tangent_w, _linear_tangent_b)
 @op(name="linear", saves=(0, 1), tangents=True, batched=True)
 def _linear(x, weight, bias, /):
     out = np.matmul(x, np.asarray(weight).T)
-    if type(out) is np.ndarray and np.result_type(out, bias) == out.dtype:  # bias has at most 1 axis
+    if type(out) is np.ndarray and (getattr(bias, "dtype", None) is out.dtype  # the usual case, quickly
+                                    or np.result_type(out, bias) == out.dtype):  # bias has at most 1 axis
         np.add(out, bias, out=out)  # a new array: adding in place saves a pass over memory
     else:
         out = out + bias
@@ -520,8 +521,15 @@ def astype(x, /, dtype):
 def sum(x, axis=None, keepdims: bool = False):
     """Sum over ``axis`` (all axes by default)."""
     # NOTE: np.add.reduce is np.sum without its Python layer (0.7 vs 1.9 us on 256 elements)
-    return (np.add.reduce(x, axis=axis, keepdims=keepdims), lambda g, out, x: _unreduce(g, x.shape, axis),
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    if axis is None and not keepdims:  # the usual sum of everything: rules made once
+        return total, _SUM_ALL, _SUM_ALL_TANGENT
+    return (total, lambda g, out, x: _unreduce(g, x.shape, axis),
             lambda t, out, x: np.sum(t, axis=_negative_axes(axis, x.ndim), keepdims=keepdims))
+
+
+_SUM_ALL = lambda g, out, x: _unreduce(g, x.shape, None)
+_SUM_ALL_TANGENT = lambda t, out, x: np.sum(t, axis=tuple(range(-x.ndim, 0)))
 
 
 @op(saves=None, tangents=True, batched=True)

@@ -579,7 +579,10 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     NOTE: the wrappers of plain one- and two-operand ops do the same inline: the call
     costs 4% of a small op's time.
     """
-    rules = _checked_rules(name, rules, len(operands))
+    if type(rules) is not tuple:
+        rules = (rules,)  # the usual way to give one operand's rule
+    if len(rules) != len(operands):
+        rules = _checked_rules(name, rules, len(operands))
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
     t._data, t.requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held

@@ -6,6 +6,7 @@ Every generator takes a ``numpy.random.Generator`` (``rng``) and returns
 
 from __future__ import annotations
 
+import numbers
 from typing import Iterator
 
 import numpy as np
@@ -25,8 +26,8 @@ def batches(X, y, batch_size: int = 32, shuffle: bool = True,
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"batches: X has {len(X)} rows but y has {len(y)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = np.arange(len(X))
     if shuffle:
         order = (np.random.default_rng() if rng is None else rng).permutation(len(X))
@@ -96,6 +97,11 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 def train_test_split(X, y, test_fraction: float = 0.25, rng: np.random.Generator | None = None):
     """Shuffle and split into ``(X_train, y_train, X_test, y_test)``."""
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"train_test_split: X has {len(X)} rows but y has {len(y)}")
+    if not 0 <= test_fraction <= 1:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
     rng = np.random.default_rng() if rng is None else rng
     order = rng.permutation(len(X))
     cut = len(X) - int(round(len(X) * test_fraction))

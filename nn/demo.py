@@ -25,13 +25,28 @@ from .losses import cross_entropy, mse_loss
 from .train import evaluate, fit
 
 
+def _at_least(low: int):
+    """An argparse type: an integer no smaller than ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="autodiff-demo",
                         help="folder for the pictures (default ./autodiff-demo/)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--epochs", type=int, default=100, help="epochs of training on moons (default 100)")
-    parser.add_argument("--samples", type=int, default=1000,
-                        help="points in the moons data set (default 1000)")
+    parser.add_argument("--seed", type=_at_least(0), default=0, help="random seed (default 0)")
+    parser.add_argument("--epochs", type=_at_least(1), default=100,
+                        help="epochs of training on moons (default 100)")
+    parser.add_argument("--samples", type=_at_least(8), default=1000,
+                        help="points in the moons data set, at least 8 (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 

@@ -50,10 +50,12 @@ class Linear(Module):
         self.weight = Parameter(np.asfortranarray(_init.get(init)((out_features, in_features), rng, dtype)))
         self.bias = None
         if bias:
-            if bias_init is None and init == "pytorch_default":
+            if bias_init is None:
+                bias_init = init if _init.get(init) is _init.pytorch_default else "zeros"
+            if _init.get(bias_init) is _init.pytorch_default:  # the weight's fan_in, as PyTorch's
                 values = _init.pytorch_default((out_features,), rng, dtype, fan_in=in_features)
             else:
-                values = _init.get(bias_init or "zeros")((out_features,), rng, dtype)
+                values = _init.get(bias_init)((out_features,), rng, dtype)
             self.bias = Parameter(values)
 
     def forward(self, x):
@@ -112,6 +114,8 @@ class Sigmoid(_Activation):
 
 
 class GELU(_Activation):
+    """GELU in its tanh approximation (PyTorch's ``nn.GELU(approximate="tanh")``; see ``ad.gelu``)."""
+
     fn = staticmethod(ad.gelu)
 
 
@@ -191,7 +195,8 @@ class MLP(Module):
         After the last layer (none by default: the network outputs logits or values).
     init : str or callable, optional
         Weight initialiser; by default ``he_uniform`` for the ReLU family and
-        ``xavier_uniform`` otherwise, with zero biases.
+        ``xavier_uniform`` otherwise. Biases are zero, except with ``"pytorch_default"``,
+        which initialises them as PyTorch's ``nn.Linear`` does.
     dropout : float
         Dropout probability after each hidden activation (0: none).
     rng, dtype : as for :class:`Linear`.
@@ -218,8 +223,7 @@ class MLP(Module):
         self.sizes = list(sizes)
         self.layers = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            self.layers.append(Linear(fan_in, fan_out, bias=bias, init=init, bias_init="zeros", rng=rng,
-                                      dtype=dtype))
+            self.layers.append(Linear(fan_in, fan_out, bias=bias, init=init, rng=rng, dtype=dtype))
             if i < len(sizes) - 2:
                 self.layers.append(_activation(activation))
                 if dropout:

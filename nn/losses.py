@@ -148,6 +148,8 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not isinstance(logits, ad.Tensor):
+        logits = np.asarray(logits)  # a list: its shape is checked, as an array's
     return _cross_entropy(logits, _class_indices(logits, targets), reduction)
 
 

@@ -45,7 +45,11 @@ def _children(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
             yield from _children(item, f"{prefix}.{i}")
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _children(item, f"{prefix}.{key}")
+            for child in _children(item, f"{prefix}.{key}"):
+                if not isinstance(key, str):  # 1 and "1" would both be named "d.1"
+                    raise TypeError(f"the dict '{prefix}' holds a parameter or module under the key "
+                                    f"{key!r}: keys must be strings, which name them")
+                yield child
 
 
 class Module:
@@ -76,12 +80,17 @@ class Module:
         for name, value in vars(self).items():
             yield from _children(value, name)
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
-        """This module and every sub-module, with dotted names ('' for this one)."""
+    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, "Module"]]:
+        """This module and every sub-module, each once (a shared one under its first name),
+        with dotted names ('' for this one)."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:  # shared, or a reference back up the tree
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, member in self._members():
             if isinstance(member, Module):
-                yield from member.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from member.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -134,6 +143,11 @@ class Module:
                 problems.append(f"'{name}' has shape {shape}, the parameter {params[name].shape}")
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
+        for name, p in params.items():  # values saved for a pending backward stay: raise first
+            try:
+                p._check_writable("load a state into")
+            except RuntimeError as e:
+                raise RuntimeError(f"cannot load state into {type(self).__name__}: '{name}': {e}") from None
         loaded = {}
         for name, p in params.items():  # every value converted before any parameter changes
             values = np.empty_like(p.numpy())  # the parameter's dtype and memory layout
@@ -148,9 +162,18 @@ class Module:
                 p.data = loaded[name]
 
     def __repr__(self) -> str:
-        lines = [f"  ({name}): {module!r}".replace("\n", "\n  ")
-                 for name, module in self._members() if isinstance(module, Module)]
+        if id(self) in _PRINTING:  # a reference back up the tree
+            return f"{type(self).__name__}(...)"
+        _PRINTING.add(id(self))
+        try:
+            lines = [f"  ({name}): {module!r}".replace("\n", "\n  ")
+                     for name, module in self._members() if isinstance(module, Module)]
+        finally:
+            _PRINTING.discard(id(self))
         return f"{type(self).__name__}(" + ("\n" + "\n".join(lines) + "\n" if lines else "") + ")"
+
+
+_PRINTING: set = set()  # the modules whose repr is being made
 
 
 def save(module: Module, path: str | os.PathLike | BinaryIO) -> None:
@@ -165,6 +188,12 @@ def save(module: Module, path: str | os.PathLike | BinaryIO) -> None:
 
 def load(module: Module, path: str | os.PathLike) -> Module:
     """Load parameters saved by :func:`save` into ``module`` (checked; nothing changes on error)."""
-    with np.load(path) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError:  # numpy's message is about pickles: it tried a pickle last
+        raise ValueError(f"nn.load: {path} is not a .npz file written by nn.save") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"nn.load: {path} holds a single array, not a .npz file written by nn.save")
+    with archive:
         module.load_state_dict({name: archive[name] for name in archive.files})
     return module

@@ -8,11 +8,14 @@ updates them in place under ``no_grad`` in ``step()``, and skips parameters whos
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Iterable
 
 import numpy as np
 
 import autodiff as ad
+
+from .module import Module
 
 
 class Optimizer:
@@ -22,6 +25,9 @@ class Optimizer:
         if isinstance(params, ad.Tensor):  # list() would walk its rows, which no sweep reaches
             raise TypeError("the optimiser takes an iterable of parameters, got a single Tensor: "
                             "pass [p] or model.parameters()")
+        if isinstance(params, Module):
+            raise TypeError(f"the optimiser takes an iterable of parameters, got a "
+                            f"{type(params).__name__}: pass its .parameters()")
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters")
@@ -64,8 +70,13 @@ class Optimizer:
 
 def _check_range(name: str, value: float, below: float = math.inf) -> None:
     if not 0 <= value < below:  # also false for nan
-        interval = "non-negative" if below == math.inf else f"in [0, {below})"
+        interval = "finite and non-negative" if below == math.inf else f"in [0, {below})"
         raise ValueError(f"{name} must be {interval}, got {value}")
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _wrong_grad(i: int, p: ad.Tensor, g) -> None:
@@ -111,6 +122,8 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check_range("betas[0]", betas[0], 1)
         _check_range("betas[1]", betas[1], 1)
         _check_range("eps", eps)
@@ -171,8 +184,7 @@ class StepLR:
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if not (isinstance(step_size, int) and step_size > 0):
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        _check_count("step_size", step_size)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.epoch = 0
 
@@ -193,8 +205,7 @@ class CosineAnnealingLR:
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if not (isinstance(T_max, int) and T_max > 0):
-            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+        _check_count("T_max", T_max)
         self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
         self.base_lr, self.epoch = optimizer.lr, 0
 

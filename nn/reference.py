@@ -85,6 +85,9 @@ def backward(weights: Sequence[np.ndarray], nets: list, outs: list, delta: np.nd
 
 def gradients(weights, biases, x, targets, activations, loss: str):
     """``(∂E/∂W, ∂E/∂b)`` of an MLP by the delta rule; ``x``: one sample per column."""
+    unknown = sorted(set(activations) - set(ACTIVATIONS))
+    if unknown:
+        raise ValueError(f"the reference backprop knows the activations {sorted(ACTIVATIONS)}, not {unknown}")
     nets, outs = forward(weights, biases, x, activations)
     delta = output_delta(nets[-1], outs[-1], targets, loss, activations[-1])
     return backward(weights, nets, outs, delta, activations)

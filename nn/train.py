@@ -21,19 +21,41 @@ def _fit_targets(outputs, targets: np.ndarray) -> np.ndarray:
 
 
 def accuracy(outputs, targets, threshold: float = 0.0) -> float:
-    """Fraction classified right: argmax for ``(N, classes)`` outputs, else ``output > threshold``
-    against ``target > 0`` (labels 0/1 or -1/+1; use ``threshold=0.5`` for probabilities)."""
+    """Fraction classified right.
+
+    ``(N, classes)`` outputs: their argmax against integer labels ``(N,)``, or against the
+    argmax of ``(N, classes)`` targets (one-hot or probabilities). Other outputs, one per
+    sample: ``output > threshold`` against ``target > 0`` (labels 0/1 or -1/+1; use
+    ``threshold=0.5`` for probabilities).
+    """
     outputs, targets = np.asarray(outputs), np.asarray(targets)
+    n = len(outputs) if outputs.ndim else 1
     if outputs.ndim == 2 and outputs.shape[1] > 1:
-        return float(np.mean(outputs.argmax(axis=1) == targets.reshape(-1)))
+        if targets.shape == outputs.shape:
+            targets = targets.argmax(axis=1)
+        elif targets.shape in ((n,), (n, 1)):
+            targets = targets.reshape(-1)
+        else:
+            raise ValueError(f"accuracy: outputs of shape {outputs.shape} need class labels of shape "
+                             f"({n},) or targets of shape {outputs.shape}, got {targets.shape}")
+        return float(np.mean(outputs.argmax(axis=1) == targets))
+    if outputs.size != n or targets.size != n:
+        raise ValueError(f"accuracy: outputs of shape {outputs.shape} and targets of shape "
+                         f"{targets.shape} are not one value per sample")
     return float(np.mean((outputs.reshape(-1) > threshold) == (targets.reshape(-1) > 0)))
 
 
 def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | None = None,
              threshold: float = 0.0) -> dict[str, float]:
-    """Loss and accuracy of ``model`` on ``data = (X, y)`` in evaluation mode, without recording."""
+    """Loss and accuracy of ``model`` on ``data = (X, y)`` in evaluation mode, without recording.
+
+    ``loss_fn`` gives the mean over a batch (as in :func:`fit`); the loss returned is the
+    mean over all samples. Every module's mode (training or evaluation) is restored after.
+    """
     X, y = (np.asarray(a) for a in data)
-    was_training = model.training
+    if not len(X):
+        raise ValueError("evaluate: the data has no samples")
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     total_loss = correct = 0.0
     try:
@@ -44,7 +66,8 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
                 total_loss += float(loss_fn(out, target).item()) * len(xb)
                 correct += accuracy(out, yb, threshold) * len(xb)
     finally:
-        model.train(was_training)
+        for module, mode in modes:
+            module.training = mode
     return {"loss": total_loss / len(X), "accuracy": correct / len(X)}
 
 
@@ -72,6 +95,8 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
     from tqdm.auto import tqdm
 
     X, y = (np.asarray(a) for a in data)
+    if not len(X):
+        raise ValueError("fit: the data has no samples")
     rng = np.random.default_rng() if rng is None else rng
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_data is not None:

@@ -81,6 +81,38 @@ def test_parameters_are_found_in_attributes_lists_and_dicts():
     assert all(p.grad is None for p in net.parameters())
 
 
+def test_shared_and_cyclic_modules_are_visited_once():
+    shared = nn.Linear(2, 2, rng=np.random.default_rng(0))
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    assert [name for name, _ in model.named_modules()] == ["", "layers.0", "layers.1"]
+    assert [name for name, _ in model.named_parameters()] == ["layers.0.weight", "layers.0.bias"]
+
+    class Child(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter([1.0])
+
+    class Parent(nn.Module):
+        def __init__(self):
+            self.child = Child()
+            self.child.parent = self  # a reference back up the tree (PyTorch allows it too)
+
+    parent = Parent()
+    assert [name for name, _ in parent.named_parameters()] == ["child.w"]
+    parent.eval()
+    assert not parent.training and not parent.child.training
+    assert repr(parent) == "Parent(\n  (child): Child(\n    (parent): Parent(...)\n  )\n)"
+
+
+def test_a_dict_of_parameters_needs_string_keys():
+    class Keys(nn.Module):
+        def __init__(self):
+            self.d = {1: nn.Parameter([1.0]), "1": nn.Parameter([2.0])}  # both would be "d.1"
+            self.options = {1: "one"}  # no parameter under it: fine
+
+    with pytest.raises(TypeError, match="dict 'd' holds a parameter or module under the key 1: keys must be"):
+        Keys().state_dict()
+
+
 def test_train_and_eval_switch_dropout():
     drop = nn.Dropout(0.5, rng=np.random.default_rng(0))
     model = nn.Sequential(drop)
@@ -162,6 +194,29 @@ def test_a_state_that_does_not_convert_raises_and_changes_nothing():
         np.testing.assert_array_equal(values, before[name], err_msg=name)
 
 
+def test_loading_into_a_parameter_saved_for_backward_raises_and_changes_nothing():
+    layer = nn.Linear(2, 2, rng=np.random.default_rng(0))
+    before = layer.state_dict()
+    pending = (layer.bias * layer.bias).sum()  # saves the bias, not the weight
+    with pytest.raises(RuntimeError, match="cannot load state into Linear: 'bias': .* op 'square'"):
+        layer.load_state_dict({"weight": np.zeros((2, 2)), "bias": np.zeros(2)})
+    for name, values in layer.state_dict().items():
+        np.testing.assert_array_equal(values, before[name], err_msg=name)
+    pending.backward()
+    layer.load_state_dict({"weight": np.zeros((2, 2)), "bias": np.zeros(2)})  # fine once it ran
+    assert not layer.weight.numpy().any() and not layer.bias.numpy().any()
+
+
+def test_load_says_when_a_file_is_not_a_saved_module(tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    (tmp_path / "text.txt").write_text("hello")
+    layer = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="holds a single array, not a .npz file written by nn.save"):
+        nn.load(layer, tmp_path / "one.npy")
+    with pytest.raises(ValueError, match="is not a .npz file written by nn.save$"):
+        nn.load(layer, tmp_path / "text.txt")
+
+
 def test_fans_count_the_receptive_field_as_pytorch():
     # a (8, 4, 3, 3) kernel: each output sees 4 inputs over 3*3 positions, each input feeds 8
     assert nn.init._fans((8, 4, 3, 3)) == (4 * 9, 8 * 9)
@@ -183,6 +238,13 @@ def test_initialisers_have_the_documented_spread():
     mlp = nn.MLP([4, 8, 1], dtype=np.float32, rng=rng)
     assert all(p.dtype == np.float32 for p in mlp.parameters())
     assert all(not np.any(layer.bias.numpy()) for layer in mlp.linears)
+    # PyTorch's bias rule (the weight's fan_in, 300 here) however it is asked for
+    for layer in (nn.Linear(300, 400, init="xavier_uniform", bias_init="pytorch_default", rng=rng),
+                  nn.Linear(300, 400, init=nn.init.pytorch_default, rng=rng),
+                  nn.MLP([300, 400], init="pytorch_default", rng=rng).linears[0]):
+        bias = np.abs(layer.bias.numpy())
+        assert bias.max() <= 1 / np.sqrt(300) and bias.max() > 0.9 / np.sqrt(300)
+    assert not np.any(nn.Linear(3, 2, init="he_uniform", rng=rng).bias.numpy())
 
 
 # ------------------------------------------------------ layers and losses
@@ -303,6 +365,9 @@ def test_loss_errors_name_the_problem():
             nn.cross_entropy(ad.tensor(np.ones((3, 2))), targets)
     with pytest.raises(ValueError, match=r"targets must be -1 or \+1 \(for labels 0/1 pass 2 \* y - 1\)"):
         nn.hinge_loss(ad.tensor(np.ones(3)), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"logits must be \(N, classes\) and targets .* got \(2,\)"):
+        nn.cross_entropy([1.0, 2.0], [0])  # a list: checked as an array
+    assert float(nn.cross_entropy([[1.0, 2.0]], [1]).item()) == pytest.approx(np.log1p(np.exp(-1.0)))
 
 
 # ------------------------------------------------------------- optimisers
@@ -416,13 +481,20 @@ def test_optimiser_errors_name_the_problem():
         nn.optim.SGD([p * 2])
     with pytest.raises(TypeError, match="entry 1 is a float"):
         nn.optim.SGD([p, 1.0])
+    with pytest.raises(TypeError, match=r"got a Sequential: pass its .parameters\(\)"):
+        nn.optim.SGD(nn.Sequential(nn.Linear(2, 2)))
+    # numpy integers are integers (a step count computed with numpy)
+    assert nn.optim.StepLR(nn.optim.SGD([p]), np.int64(3)).step_size == 3
     for make, message in [(lambda: nn.optim.Adam([p], betas=(1.0, 0.9)), r"betas\[0\] must be in \[0, 1\)"),
                           (lambda: nn.optim.Adam([p], betas=(0.9, 1.0)), r"betas\[1\] must be in"),
-                          (lambda: nn.optim.RMSprop([p], eps=-1), "eps must be non-negative"),
-                          (lambda: nn.optim.SGD([p], momentum=-0.5), "momentum must be non-negative"),
+                          (lambda: nn.optim.Adam([p], betas=(0.9,)), r"betas must be a pair"),
+                          (lambda: nn.optim.RMSprop([p], eps=-1), "eps must be finite and non-negative"),
+                          (lambda: nn.optim.SGD([p], momentum=-0.5), "momentum must be finite and non-"),
+                          (lambda: nn.optim.SGD([p], lr=float("inf")), "learning rate must be finite"),
                           (lambda: nn.optim.AdamW([p], weight_decay=-1), "weight_decay must be"),
                           (lambda: nn.optim.SGD([p], lr=float("nan")), "learning rate must be"),
                           (lambda: nn.optim.StepLR(nn.optim.SGD([p]), 0), "step_size must be"),
+                          (lambda: nn.optim.StepLR(nn.optim.SGD([p]), True), "step_size must be"),
                           (lambda: nn.optim.CosineAnnealingLR(nn.optim.SGD([p]), 0), "T_max must be")]:
         with pytest.raises(ValueError, match=message):
             make()
@@ -452,6 +524,19 @@ def test_batches_cover_the_data_once_and_shuffle_with_the_generator():
     np.testing.assert_array_equal(seen, again)
     for xb, yb in nn.data.batches(X, y, 4, shuffle=False):
         np.testing.assert_array_equal(xb[:, 0] // 2, yb)
+
+
+def test_data_helpers_name_what_is_wrong():
+    X, y = np.zeros((5, 2)), np.zeros(4)
+    with pytest.raises(ValueError, match="X has 5 rows but y has 4"):
+        list(nn.data.batches(X, y))
+    with pytest.raises(ValueError, match="X has 5 rows but y has 4"):
+        nn.data.train_test_split(X, y)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got None"):
+        list(nn.data.batches(X, np.zeros(5), None))
+    parts = nn.data.train_test_split([[0.0]] * 8, list(range(8)), rng=np.random.default_rng(0))  # lists
+    assert [len(part) for part in parts] == [6, 6, 2, 2]
+    assert sorted(np.concatenate([parts[1], parts[3]])) == list(range(8))
 
 
 @pytest.mark.parametrize("make, classes", [
@@ -501,6 +586,39 @@ def test_an_mlp_learns_moons_to_97_percent():
     nn.fit(model, nn.cross_entropy, nn.optim.Adam(model.parameters(), 0.02), (X_train, y_train),
            epochs=60, batch_size=32, rng=rng, progress=False)
     assert nn.evaluate(model, nn.cross_entropy, (X_test, y_test))["accuracy"] >= 0.97
+
+
+def test_evaluate_restores_every_modules_own_mode():
+    model = nn.MLP([2, 8, 1], dropout=0.5, rng=np.random.default_rng(0))
+    dropout = model.layers[2]
+    dropout.eval()  # the model trains, its dropout does not
+    nn.evaluate(model, nn.binary_cross_entropy_with_logits, (np.zeros((4, 2)), np.zeros(4)))
+    assert model.training and not dropout.training
+    with pytest.raises(ValueError, match="evaluate: the data has no samples"):
+        nn.evaluate(model, nn.binary_cross_entropy_with_logits, (np.zeros((0, 2)), np.zeros(0)))
+
+
+def test_accuracy_of_labels_one_hot_targets_and_mismatched_shapes():
+    outputs = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, -1.0]])
+    assert nn.accuracy(outputs, [0, 1, 1]) == pytest.approx(2 / 3)
+    assert nn.accuracy(outputs, np.eye(2)[[0, 1, 1]]) == pytest.approx(2 / 3)  # one-hot
+    assert nn.accuracy(np.array([0.3, -2.0]), np.array([[1], [0]])) == 1.0
+    with pytest.raises(ValueError, match=r"outputs of shape \(3, 2\) need class labels of shape \(3,\)"):
+        nn.accuracy(outputs, [0, 1])
+    with pytest.raises(ValueError, match="are not one value per sample"):
+        nn.accuracy(np.zeros(3), np.zeros(4))
+
+
+def test_fit_trains_a_regression_with_several_outputs():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 2))
+    Y = X @ np.array([[1.0, -2.0], [0.5, 3.0]])
+    model = nn.Linear(2, 2, rng=rng)
+    history = nn.fit(model, nn.mse_loss, nn.optim.SGD(model.parameters(), 0.3), (X, Y), epochs=100,
+                     rng=rng, progress=False)
+    assert history["loss"][-1] < 0.01 * history["loss"][0]
+    with pytest.raises(ValueError, match="fit: the data has no samples"):
+        nn.fit(model, nn.mse_loss, nn.optim.SGD(model.parameters(), 0.1), (X[:0], Y[:0]), progress=False)
 
 
 def test_fit_reports_validation_and_runs_the_schedule():

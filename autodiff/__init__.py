@@ -18,7 +18,7 @@ from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (
-    abs, add, astype, broadcast_to, clip, concatenate, cos, divide, einsum, equal, exp,
+    abs, add, astype, broadcast_to, clip, concatenate, copy, cos, divide, einsum, equal, exp,
     expand_dims, flatten, gelu, getitem, greater, greater_equal, leaky_relu, less, less_equal,
     linear, log, log_softmax, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
     mean, min, minimum, multiply, negative, not_equal, pad, power, prod, relu, reshape,
@@ -35,7 +35,7 @@ __all__ = [
     "jacobian", "hessian", "hvp", "gradcheck", "gradgradcheck", "GradcheckError",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly",
     "zeros", "ones", "full", "arange", "rand", "randn", "zeros_like", "ones_like",
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "divide", "einsum",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "divide", "einsum",
     "equal", "exp", "expand_dims", "flatten", "gelu", "getitem", "greater", "greater_equal",
     "leaky_relu", "less", "less_equal", "linear", "log", "log_softmax", "logical_and", "logical_not",
     "logical_or", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",

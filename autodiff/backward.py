@@ -22,6 +22,7 @@ import numpy as np
 
 from . import grad_mode
 from .ops import _column_sums
+from .ops import copy as _copy
 from .tensor import Tensor, _RetainGrad, _wrap
 
 _mode = grad_mode._state
@@ -99,9 +100,11 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
     ``store`` is False when the sweep computes gradients for :func:`gradients` (and the
     transforms and drawings built on it): ``retain_grad`` must not write ``.grad`` then.
     """
-    for hook in list(t._hooks):
-        if not store and isinstance(hook, _RetainGrad):
-            continue
+    # retain_grad keeps the gradient after every other hook, whenever it was asked for (as PyTorch)
+    hooks = [h for h in t._hooks if not isinstance(h, _RetainGrad)]
+    if store:
+        hooks += [h for h in t._hooks if isinstance(h, _RetainGrad)]
+    for hook in hooks:
         result = hook(g if create else _wrap(g))
         if result is not None:
             if not create:
@@ -118,8 +121,8 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
 
     ``g`` is copied unless it is ``exclusive`` (memory only the sweep holds, see ``_claim``).
     """
-    if create:
-        t.grad = g if t.grad is None else t.grad + g
+    if create:  # a recorded copy: g may be another leaf's gradient, the seed, or read-only
+        t.grad = _copy(g) if t.grad is None else t.grad + g
     elif t.grad is None:
         t.grad = _wrap(g if exclusive and g.dtype == t.dtype else np.array(g, dtype=t.dtype))
     else:
@@ -223,7 +226,10 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
          retain: bool, create: bool, ready: list) -> dict | None:
     """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
-    stack = list(roots)
+    stack = list(dict.fromkeys(roots))  # each root once
+    # a root that another root reaches is expanded from the stack only (several roots, as
+    # jvp's two-pass trick and gradients([y, f(y)], ...) give); one root is reached by none
+    others = frozenset(stack) if len(stack) > 1 else ()
     while stack:
         t = stack.pop()
         if not t._rules:
@@ -238,7 +244,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 parent._pending = count + 1
             else:
                 parent._pending = 1
-                stack.append(parent)
+                if parent not in others:
+                    stack.append(parent)
 
     # ready: (tensor, its complete adjoint); adjoint: the partial sums of the others. A
     # tensor with one consumer (a chain) goes straight to ready, past the dictionary.
@@ -432,6 +439,12 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
         if out.requires_grad:
             roots.append(out)
             seeds.append(_seed(out, seed, create_graph))
+    if not roots and not allow_unused:
+        raise ValueError(
+            "gradients() of outputs none of which requires grad: no input of their computation "
+            "had requires_grad=True (or they were computed under no_grad); pass allow_unused=True "
+            "to get None for every input"
+        )
     retain = create_graph if retain_graph is None else retain_graph
     found = _sweep(roots, seeds, inputs, retain, create_graph) if roots else dict.fromkeys(inputs)
     result = []

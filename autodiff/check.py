@@ -106,6 +106,7 @@ CASES = [
     Case("clip(tensor bounds)", lambda x, lo: ad.clip(x, lo - 1.0, 1.0), (away_from_bounds, real),
          BINARY[:4]),
     Case("astype", lambda x: ad.astype(x, np.float64) * x, (real,)),
+    Case("copy", lambda x: ad.copy(x) * x, (real,)),
     # reductions
     *reductions("sum", ad.sum),
     *reductions("mean", ad.mean),

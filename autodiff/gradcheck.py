@@ -10,6 +10,7 @@ float64, with a warning when the caller's were of lower precision.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -143,7 +144,7 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
                 numeric = float(v @ column)
                 a = analytic[r][k]
                 value = float(a[idx]) if u is None else float(np.sum(a * u))
-                excess = abs(value - numeric) - (atol + rtol * abs(numeric))
+                excess = _excess(value, numeric, atol, rtol)
                 if worst is None or excess > worst[0]:
                     worst = (excess, i, idx, r, value, numeric)
     failure = None
@@ -175,6 +176,13 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
 
 class KinkWarning(UserWarning):
     """gradcheck met a point where an op is not differentiable."""
+
+
+def _excess(value: float, numeric: float, atol: float, rtol: float) -> float:
+    """By how much ``value`` misses ``numeric``'s tolerance (> 0: it does); infinite where either
+    is nan or infinite, which no comparison would catch (nan > 0 is False)."""
+    excess = abs(value - numeric) - (atol + rtol * abs(numeric))
+    return excess if excess == excess and abs(value) != math.inf else math.inf
 
 
 def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng) -> str | None:
@@ -210,8 +218,7 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
     plus = [v + eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     minus = [v - eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     numeric = float(u @ (evaluate(plus) - evaluate(minus))) / (2 * eps)
-    tolerance = atol + rtol * abs(numeric)
-    if abs(forward - numeric) > tolerance or abs(reverse - numeric) > tolerance:
+    if _excess(forward, numeric, atol, rtol) > 0 or _excess(reverse, numeric, atol, rtol) > 0:
         return (f"forward and reverse mode disagree along random directions: uᵀ(J v) = {forward:.10g} by "
                 f"jvp, (uᵀJ) v = {reverse:.10g} by vjp, {numeric:.10g} by finite differences")
     return None
@@ -242,7 +249,7 @@ def _localize(out: Tensor, eps: float, atol: float, rtol: float, rng: np.random.
                     return np.asarray(site.fn(*args, *site.args, **site.kwargs))
 
             numeric = float(np.sum(g * (local(x + eps * w) - local(x - eps * w)))) / (2 * eps)
-            if abs(analytic - numeric) > atol + rtol * abs(numeric):
+            if _excess(analytic, numeric, atol, rtol) > 0:
                 shapes = ", ".join(str(np.shape(v)) for v in vals)
                 return (f"op '{t._op}' (operand {i}; operands of shapes {shapes}), created at {site.line}: "
                         f"its rule gives {analytic:.8g}, finite differences {numeric:.8g}")

@@ -113,9 +113,18 @@ _MULTIPLY = (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
 _SQUARE = lambda g, out, x: g * (2 * x)  # 2 (g x) to the bit: the two products' sum
 _DIVIDE = (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y)
 def _power_grad_x(g, out, x, y):
-    if type(y) in (int, float) and y == 2:
-        return _SQUARE(g, out, x)  # no second power op (matters at higher order)
-    return g * y * x ** (y - 1)
+    if type(y) in (int, float):
+        if y == 2:
+            return _SQUARE(g, out, x)  # no second power op (matters at higher order)
+        if y == 0:
+            return np.where(True, 0, g)  # x ** 0 is constant: zeros, where y x ** -1 is 0 inf at 0
+        return g * y * x ** (y - 1)
+    both = (y == 0) & (x == 0)
+    if not np.any(both):
+        return g * y * x ** (y - 1)
+    # 0 where base and exponent are 0 (0 inf, else): elsewhere the formula, whose derivative
+    # in y is right also at y = 0
+    return np.where(both, 0, g * y * x ** np.where(both, 1, y - 1))
 
 
 def _power_grad_y(g, out, x, y):
@@ -254,6 +263,9 @@ def linear(x, weight, bias=None):
             "write x @ weight.T + bias"
         )
     if bias is None:
+        if _shape(x)[-1:] != _shape(weight)[1:]:  # matmul's error would name matmul and weight.T
+            raise ValueError(f"linear: input of shape {_shape(x)} for a weight of shape {_shape(weight)} "
+                             f"(out_features, in_features): the input's last axis must be in_features")
         return matmul(x, transpose(weight))
     return _linear(x, weight, bias)
 
@@ -309,7 +321,7 @@ def _linear_tangent_w(t, out, x, w, b):
 
 
 def _linear_tangent_b(t, out, x, w, b):
-    return _lift(t, b, np.ndim(out) - 1)
+    return _lift(t, b, np.ndim(out) - np.ndim(b))  # a vector or a 0-d bias
 
 
 _LINEAR = (_linear_grad_x, _linear_grad_w, _linear_grad_b)
@@ -450,22 +462,30 @@ def clip(x, a_min=None, a_max=None):
     return _clip(x, a_min, a_max)
 
 
+# np.clip is minimum(maximum(x, lo), hi): where lo > hi every value is hi, and hi's the gradient
+def _clip_grad_x(g, out, x, lo, hi):
+    keep = True
+    if lo is not None:
+        keep = keep & (x >= lo)
+    if hi is not None:
+        keep = keep & (x <= hi)
+    return _select(keep, g)
+
+
+def _clip_grad_lo(g, out, x, lo, hi):
+    return _select(x < lo if hi is None else (x < lo) & (lo <= hi), g)
+
+
+def _clip_grad_hi(g, out, x, lo, hi):
+    return _select(x > hi if lo is None else (x > hi) | (lo > hi), g)
+
+
+_CLIP = (_clip_grad_x, _clip_grad_lo, _clip_grad_hi)
+
+
 @op(name="clip", saves="inputs", symmetric=True)
 def _clip(x, a_min, a_max):
-
-    def grad_x(g, out, x, lo, hi):
-        keep = True
-        if lo is not None:
-            keep = keep & (x >= lo)
-        if hi is not None:
-            keep = keep & (x <= hi)
-        return _select(keep, g)
-
-    return np.clip(x, a_min, a_max), (
-        grad_x,
-        lambda g, out, x, lo, hi: _select(x < lo, g),
-        lambda g, out, x, lo, hi: _select(x > hi, g),
-    )
+    return np.clip(x, a_min, a_max), _CLIP
 
 
 def _tie_split(g, x, y):
@@ -514,6 +534,12 @@ def where(condition, x, y):
 def astype(x, /, dtype):
     """Cast to ``dtype``; the gradient is cast back."""
     return np.asarray(x).astype(dtype), _pass
+
+
+@op(saves=None, symmetric=True)
+def copy(x):
+    """A copy in memory of its own (PyTorch's ``clone``); the gradient passes through."""
+    return np.array(x, copy=True), _pass
 
 
 # --------------------------------------------------------------- reductions
@@ -588,8 +614,19 @@ def var(x, axis=None, ddof: int = 0, keepdims: bool = False):
 
 
 def std(x, axis=None, ddof: int = 0, keepdims: bool = False):
-    """Standard deviation over ``axis``."""
-    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """Standard deviation over ``axis``; its gradient is 0 where it is 0 (as PyTorch's)."""
+    return _root_of_variance(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+# sqrt's gradient g / (2 out) is infinite where the variance is 0, and the variance's own
+# gradient 0 there (every element at the mean): 0 * inf would be nan. The gradient is taken
+# as 0 there; the inner where keeps inf out of the branch not taken (and its derivatives).
+_STD = lambda g, out, v: np.where(out == 0, 0, g * 0.5 / np.where(out == 0, 1, out))
+
+
+@op(name="std", saves="out", symmetric=True)
+def _root_of_variance(v):
+    return np.sqrt(v), _STD
 
 
 @op(tangents=True, batched=True)
@@ -806,10 +843,14 @@ def _scatter(g, /, shape, index):
             lambda t, out, g: _unindex(t, _batch(t, g) + shape, _batched(t, g, index)))
 
 
-@op(name="getitem", saves=None, view=True, tangents=True, batched=True)
 def _getitem(x, /, index):
     return (x[index], lambda g, out, x: _unindex(g, x.shape, index),
             lambda t, out, x: t[_batched(t, x, index)])
+
+
+# basic indexing gives a view (sharing x's lock), advanced indexing a copy (a lock of its own)
+_getitem_view = op(name="getitem", saves=None, view=True, tangents=True, batched=True)(_getitem)
+_getitem_copy = op(name="getitem", saves=None, tangents=True, batched=True)(_getitem)
 
 
 def getitem(x, index):
@@ -823,7 +864,8 @@ def getitem(x, index):
     >>> x.grad
     Tensor([2., 0., 1.])
     """
-    return _getitem(x, _index_arrays(index, _shape(x)))
+    index = _index_arrays(index, _shape(x))
+    return (_getitem_view if _is_basic(index) else _getitem_copy)(x, index)
 
 
 @op(name="concatenate", saves=None, tangents=True, batched=True)
@@ -906,6 +948,9 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
     ell = "".join(spare[:widest])
     terms = [t.replace("...", ell[widest - (len(s) - (len(t) - 3)):]) if "..." in t else t
              for t, s in zip(terms, shapes, strict=True)]
+    for t, s in zip(terms, shapes, strict=True):
+        if len(t) != len(s):
+            raise ValueError(f"einsum: subscripts '{t}' for an operand with {len(s)} axes (shape {s})")
     if not arrow:
         letters = "".join(terms)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
@@ -1019,7 +1064,7 @@ _FUNCTIONS = {
     np.swapaxes: swapaxes, np.expand_dims: expand_dims, np.squeeze: squeeze,
     np.broadcast_to: broadcast_to, np.concatenate: concatenate, np.stack: stack,
     np.split: split, np.pad: pad, np.einsum: einsum, np.where: where, np.clip: clip,
-    np.matmul: matmul, np.ravel: flatten,
+    np.matmul: matmul, np.ravel: flatten, np.copy: copy,
 }
 # functions whose result carries no gradient; they may read values of any tensor
 _VALUE_FUNCTIONS = {
@@ -1134,7 +1179,7 @@ _METHODS = {
 _METHODS.update({fn.__name__: fn for fn in (
     exp, log, sqrt, square, abs, sin, cos, tanh, sigmoid, relu, leaky_relu, gelu, softplus, clip,
     maximum, minimum, matmul, sum, mean, max, min, var, std, prod, logsumexp, softmax, log_softmax, swapaxes,
-    flatten, squeeze, expand_dims, broadcast_to, astype, split,
+    flatten, squeeze, expand_dims, broadcast_to, astype, copy, split,
 )})
 
 

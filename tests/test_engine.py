@@ -75,6 +75,17 @@ def test_retain_grad_keeps_a_nonleaf_gradient():
     np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
 
 
+def test_retain_grad_keeps_the_gradient_after_every_other_hook():
+    # as PyTorch's: retain_grad asked for before a hook that replaces the gradient keeps the replacement
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    h.register_hook(lambda g: g * 10)
+    h.sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), [10.0, 10.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [20.0, 20.0])
+
+
 def test_second_backward_through_a_freed_graph_raises():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * 2).sum()
@@ -127,6 +138,31 @@ def test_gradients_of_an_intermediate_and_unused_inputs():
         ad.gradients(x * 2, unused)
 
 
+@pytest.mark.parametrize("order", [0, 1])
+def test_gradients_of_outputs_that_repeat_or_feed_each_other(order):
+    # y is an output and also feeds z: each of y's own inputs waits for one consumer, not two
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    z = y * y
+    outputs = [y, z][::1 - 2 * order]
+    (g,) = ad.gradients(outputs, [x], grad_outputs=[np.ones(2), np.ones(2)], retain_graph=True)
+    np.testing.assert_array_equal(g.numpy(), 3 + 18 * x.numpy())  # d(y + z)/dx = 3 + 2 y 3
+    (g,) = ad.gradients([y, y], [x], grad_outputs=[np.ones(2), 2 * np.ones(2)])  # the seeds add
+    np.testing.assert_array_equal(g.numpy(), [9.0, 9.0])
+
+
+def test_jvp_and_hvp_at_inputs_that_require_grad():
+    # jvp's reverse-of-reverse passes the same tensor as two outputs (an add's two gradients)
+    values, other = np.array([0.3, 0.5]), np.array([0.1, -0.2])
+    a, b = ad.tensor(values, requires_grad=True), ad.tensor(other, requires_grad=True)
+    directions = (np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    _, tangent = ad.jvp(lambda a, b: ad.sin(a + b), (a, b), directions)
+    np.testing.assert_allclose(tangent.numpy(), np.cos(values + other), rtol=1e-15)
+    _, (ha, hb) = ad.hvp(lambda a, b: ad.sin(a + b).sum(), (a, b), directions)
+    np.testing.assert_allclose(ha.numpy(), -np.sin(values + other), rtol=1e-15)
+    np.testing.assert_allclose(hb.numpy(), -np.sin(values + other), rtol=1e-15)
+
+
 @pytest.mark.parametrize(
     "fn, derivatives",
     [
@@ -154,6 +190,38 @@ def test_backward_with_create_graph_fills_grad_with_a_differentiable_tensor():
     assert x.grad.requires_grad and x.grad.item() == pytest.approx(4 * 0.5 ** 3)
     (g2,) = ad.gradients(x.grad, x)
     assert g2.item() == pytest.approx(12 * 0.5 ** 2)
+
+
+def test_create_graph_stores_a_gradient_of_its_own_in_each_leaf():
+    # an add gives both operands one gradient, the seed is the user's, a sum's is a read-only
+    # broadcast: each leaf stores a (recorded) copy, as PyTorch clones
+    x, y = ad.tensor(np.ones(3), requires_grad=True), ad.tensor(np.ones(3), requires_grad=True)
+    ((x + y) * ad.tensor([1.0, 2.0, 3.0])).sum().backward(create_graph=True)
+    assert x.grad is not y.grad
+    with ad.no_grad():
+        x.grad *= 10
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 2.0, 3.0])
+    seed = ad.tensor([1.0, 2.0, 3.0])
+    z = ad.tensor(np.ones(3), requires_grad=True)
+    (z + 0).backward(seed, create_graph=True)
+    with ad.no_grad():
+        z.grad += 1  # writable, and not the seed
+    np.testing.assert_array_equal(seed.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(z.grad.numpy(), [2.0, 3.0, 4.0])
+    w = ad.tensor([1.0, 2.0], requires_grad=True)
+    w.sum().backward(create_graph=True)
+    with ad.no_grad():
+        w.grad *= 2  # not the read-only broadcast of the sum's gradient
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+
+
+def test_copy_has_memory_of_its_own_and_passes_the_gradient():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    c = ad.copy(x)
+    assert not np.shares_memory(c.numpy(), x.numpy()) and c.op == "copy"
+    assert np.copy(x).op == "copy" and x.copy().op == "copy"
+    (c * c).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
 def test_hook_sees_and_may_replace_the_gradient():
@@ -465,6 +533,16 @@ def test_error_shape_mismatch_names_the_op_and_shapes():
         ad.linear(a, np.ones((5, 4)), np.ones(5))
     with pytest.raises(ValueError, match=r"weight must be a matrix .* got shapes \(3,\) and \(2, 3\)"):
         ad.linear(a, np.ones(3), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 3\) for a weight of shape \(5, 4\)"):
+        ad.linear(a, np.ones((5, 4)))  # without a bias too (not matmul's error about weight.T)
+    with pytest.raises(ValueError, match=r"einsum: subscripts 'ij' for an operand with 1 axes"):
+        ad.einsum("ij,jk->ik", ad.ones(3), ad.ones(3))
+    y = ad.tensor([1.0, 2.0], requires_grad=True)
+    with ad.no_grad():
+        z = (y * y).sum()
+    with pytest.raises(ValueError, match="outputs none of which requires grad"):
+        ad.gradients(z, y)
+    assert ad.gradients(z, y, allow_unused=True) == (None,)
 
 
 def test_error_custom_rule_with_the_wrong_number_of_gradients():
@@ -533,6 +611,20 @@ def test_error_mutating_a_value_a_pending_backward_needs():
         x -= 0.1 * x.grad
     x.data[0] = 5.0
     assert x.numpy()[0] == 5.0
+
+
+def test_advanced_indexing_copies_and_basic_indexing_views_the_saved_values():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = ad.tensor([1.0, 2.0, 3.0])
+    picked, sliced = y[[0, 1]], y[:2]  # a copy and a view of y
+    z = (x * y).sum()  # saves y
+    with ad.no_grad():
+        picked += 1  # its own memory: nothing saved changes
+        with pytest.raises(RuntimeError, match="saved by op 'multiply'"):
+            sliced += 1
+    z.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(picked.numpy(), [2.0, 3.0])
 
 
 def _add_one_in_place(t):

@@ -186,6 +186,20 @@ def test_jacobian_shapes_and_several_argnums():
     np.testing.assert_allclose(JW, JW_r, atol=1e-14)
 
 
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_jacobians_of_linear_in_a_scalar_bias(mode):
+    # a 0-d bias is added to every output: its column of the jacobian is ones
+    weight = np.arange(12.0).reshape(4, 3)
+    jb = ad.jacobian(lambda b: ad.linear(ad.tensor(np.ones((2, 3))), ad.tensor(weight), b), mode=mode)(0.5)
+    np.testing.assert_array_equal(jb, np.ones((2, 4)))
+    jx, jb = ad.jacobian(lambda x, b: ad.linear(x, ad.tensor(weight), b), argnums=(0, 1), mode=mode)(
+        np.ones((2, 3)), np.array(0.5))
+    np.testing.assert_array_equal(jb, np.ones((2, 4)))
+    np.testing.assert_array_equal(jx, np.einsum("ac,bd->abcd", np.eye(2), weight))
+    h = ad.hessian(lambda b: (ad.linear(ad.tensor(np.ones((1, 3))), ad.tensor(weight), b) ** 2).sum())(0.5)
+    assert h == 8.0  # d²/db² of sum((w_i · 1 + b)²) over four rows
+
+
 def test_an_op_without_batched_tangents_falls_back_to_one_sweep_per_direction():
     @ad.op(tangents=True)
     def cube(x):

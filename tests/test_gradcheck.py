@@ -27,6 +27,16 @@ def test_a_wrong_rule_is_caught_and_located():
     assert ad.gradcheck(lambda x: wrong_square(x).sum(), (x,), raise_exception=False) is False
 
 
+def test_a_nan_gradient_fails():
+    @ad.op
+    def nan_rule(x):
+        return x * 2, lambda g, out, x: g * np.nan
+
+    with pytest.raises(ad.GradcheckError, match="analytic nan, numeric 2"):
+        ad.gradcheck(nan_rule, (np.array([1.0, 2.0]),))
+    assert not ad.gradcheck(nan_rule, (np.array([1.0, 2.0]),), raise_exception=False, check_forward=False)
+
+
 def test_a_wrong_rule_is_caught_by_random_projections_on_large_inputs():
     x = ad.tensor(np.linspace(-1, 1, 600).reshape(20, 30), requires_grad=True)
     with pytest.raises(ad.GradcheckError, match="random projection"):

@@ -254,6 +254,18 @@ def test_clip_gives_the_gradient_to_x_at_the_bounds():
     np.testing.assert_array_equal(lo, [1.0, 0.0])
 
 
+@pytest.mark.parametrize("x", [0.0, 1.5, 3.0])
+def test_clip_with_bounds_crossed_gives_every_gradient_to_the_upper_bound(x):
+    # np.clip is minimum(maximum(x, lo), hi): with lo = 2 > hi = 1 every value is hi (as torch.clamp)
+    gx, glo, ghi = grad_of(lambda x, lo, hi: ad.clip(x, lo, hi), [x], [2.0], [1.0])
+    assert ad.clip(ad.tensor([x]), 2.0, 1.0).numpy().tolist() == [1.0]
+    assert (gx.tolist(), glo.tolist(), ghi.tolist()) == ([0.0], [0.0], [1.0])
+    # equal bounds: the bound whose value is taken, lo below it and hi above it
+    gx, glo, ghi = grad_of(lambda x, lo, hi: ad.clip(x, lo, hi), [x], [1.0], [1.0])
+    expected = ([0.0], [1.0], [0.0]) if x < 1 else ([0.0], [0.0], [1.0])
+    assert (gx.tolist(), glo.tolist(), ghi.tolist()) == expected
+
+
 def test_prod_is_exact_with_zeros():
     # d/dx_i prod(x) is the product of the others, also when some of them are zero
     (g,) = grad_of(ad.prod, [2.0, 0.0, 3.0])
@@ -283,6 +295,26 @@ def test_power_gradient_in_the_exponent_at_base_zero_is_zero():
     gx, gy = grad_of(lambda x, y: x ** y, [0.0, 2.0], [2.0, 3.0])
     np.testing.assert_array_equal(gy, [0.0, 8.0 * np.log(2.0)])
     np.testing.assert_array_equal(gx, [0.0, 12.0])
+
+
+def test_power_with_exponent_zero_has_gradient_zero_also_at_base_zero():
+    # y x ** (y - 1) is 0 inf at x = y = 0: the gradient is 0 there (x ** 0 is constant), as torch's
+    (gx,) = grad_of(lambda x: x ** 0, [0.0, 2.0])
+    np.testing.assert_array_equal(gx, [0.0, 0.0])
+    gx, gy = grad_of(lambda x, y: x ** y, [0.0, 0.0, 2.0], [0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(gy, [0.0, 0.0, np.log(2.0)])
+    # elsewhere the exponent's mixed second derivative d/dy (y x ** (y - 1)) = 1 / x at y = 0 stays
+    assert ad.gradgradcheck(lambda x, y: x ** y, (np.array([0.5, 1.3]), np.array([0.0, 2.5])))
+
+
+def test_std_has_gradient_zero_where_it_is_zero():
+    # over a length-1 axis std is the constant 0; sqrt's infinite slope times 0 would be nan
+    (g,) = grad_of(lambda x: x.std(axis=1), [[1.0], [2.0]])
+    np.testing.assert_array_equal(g, [[0.0], [0.0]])
+    (g,) = grad_of(lambda x: x.std(axis=1), [[1.0, 3.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(g, [[-0.5, 0.5], [0.0, 0.0]])
+    assert ad.gradgradcheck(lambda x: x.std(axis=0), (np.array([[0.5, 1.3], [2.0, 1.0]]),))
 
 
 def test_repeated_indices_add_their_gradients():

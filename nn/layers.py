@@ -84,8 +84,9 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def __getitem__(self, index: int):
-        return self.layers[index]
+    def __getitem__(self, index: int | slice):
+        """A layer, or a Sequential of the layers in a slice (as PyTorch's)."""
+        return Sequential(*self.layers[index]) if isinstance(index, slice) else self.layers[index]
 
     def __len__(self) -> int:
         return len(self.layers)

@@ -43,6 +43,10 @@ def _children(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _children(item, f"{prefix}.{i}")
+    elif isinstance(value, (set, frozenset)):  # no order, so no names
+        if any(isinstance(item, (Parameter, Module)) for item in value):
+            raise TypeError(f"the set '{prefix}' holds a parameter or module: keep them in a list or "
+                            "a dict, whose order and keys name them")
     elif isinstance(value, dict):
         for key, item in value.items():
             for child in _children(item, f"{prefix}.{key}"):

@@ -103,6 +103,21 @@ def test_shared_and_cyclic_modules_are_visited_once():
     assert repr(parent) == "Parent(\n  (child): Child(\n    (parent): Parent(...)\n  )\n)"
 
 
+def test_a_slice_of_a_sequential_is_a_sequential_and_a_set_of_parameters_is_refused():
+    model = nn.Sequential(nn.Linear(2, 3, rng=np.random.default_rng(0)), nn.ReLU(), nn.Linear(3, 1))
+    head = model[:2]
+    assert isinstance(head, nn.Sequential) and head.layers == model.layers[:2]
+    x = np.ones((4, 2))
+    np.testing.assert_array_equal(head(x).numpy(), model.layers[1](model.layers[0](x)).numpy())
+
+    class Loose(nn.Module):
+        def __init__(self):
+            self.bag = {nn.Parameter([1.0])}
+
+    with pytest.raises(TypeError, match="the set 'bag' holds a parameter or module: keep them in a list"):
+        Loose().parameters()
+
+
 def test_a_dict_of_parameters_needs_string_keys():
     class Keys(nn.Module):
         def __init__(self):

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .ops import _column_sums
+from .ops import _column_sums, _pass
 from .ops import copy as _copy
 from .tensor import Tensor, _RetainGrad, _wrap
 
@@ -308,7 +308,9 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         # g is the sweep's alone and this rule its last reader: a rule that
                         # has an in_place form may write its result into g
                         rule = getattr(rule, "in_place", rule)
-                    if n_args == 1:  # the usual counts without *args, which packs a tuple (90 ns a call)
+                    if rule is _pass:  # an add's: no call
+                        gi = g
+                    elif n_args == 1:  # the usual counts without *args, which packs a tuple (90 ns a call)
                         gi = rule(g, out, args[0])
                     elif n_args == 2:
                         gi = rule(g, out, args[0], args[1])

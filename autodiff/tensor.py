@@ -357,7 +357,9 @@ class Tensor:
                 f"in-place {name} on a tensor that requires grad while recording; write "
                 "x = x op y instead, or update parameters inside `with ad.no_grad():`"
             )
-        self._check_writable("modify in place")
+        lock = self._lock
+        if lock is None or lock.count:  # else nothing saved it (an optimiser's usual update, quickly)
+            self._check_writable("modify in place")
 
     def _inplace(self, ufunc, other) -> "Tensor":
         self._check_inplace(ufunc.__name__, other)

@@ -36,6 +36,11 @@ def _freed_error(t: Tensor) -> RuntimeError:
     )
 
 
+def _unused_error(i: int, x: Tensor) -> ValueError:
+    return ValueError(f"input {i} (shape {x.shape}) is not used in computing the outputs; "
+                      "pass allow_unused=True to get None for it")
+
+
 def _check_finite(t: Tensor, index: int, g, gi, args) -> None:
     """Anomaly detection in the reverse sweep: a non-finite gradient from finite values."""
     from .tensor import _finite
@@ -105,7 +110,19 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
     if store:
         hooks += [h for h in t._hooks if isinstance(h, _RetainGrad)]
     for hook in hooks:
-        result = hook(g if create else _wrap(g))
+        if create:
+            result = hook(g)
+        else:  # read-only: g's memory may be another operand's gradient, or the seed
+            seen = g.view()
+            seen.flags.writeable = False
+            try:
+                result = hook(_wrap(seen))
+            except ValueError as e:
+                if "read-only" not in str(e):
+                    raise
+                what = "a leaf" if t.op is None else f"the tensor of op '{t.op}'"
+                raise ValueError(f"a hook on {what} wrote into the gradient it was given, which is "
+                                 "read-only: return the new gradient instead") from e
         if result is not None:
             if not create:
                 result = result._data if isinstance(result, Tensor) else np.asarray(result)
@@ -195,8 +212,11 @@ def _park(starts) -> dict:
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-           retain: bool, create: bool) -> dict | None:
+           retain: bool, create: bool, all_used: bool = False) -> dict | None:
     """Run the reverse sweep; fill ``.grad`` of leaves, or return {target: adjoint}.
+
+    ``all_used``: raise, before any node runs (and frees its values), if a target is
+    neither a root nor reached from one.
 
     The first pass counts each tensor's consumers in ``t._pending``: a count on the tensor
     costs 8 bytes, an entry in a dictionary 40 or more at the peak of a long graph. If the
@@ -211,7 +231,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         previous = _mode.enabled
         ready: list = []
         try:
-            return _run(roots, seeds, targets, retain, create, ready)
+            return _run(roots, seeds, targets, retain, create, ready, all_used)
         except BaseException:
             _park(list(roots) + [t for t, _ in ready])
             raise
@@ -224,7 +244,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 
 
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-         retain: bool, create: bool, ready: list) -> dict | None:
+         retain: bool, create: bool, ready: list, all_used: bool = False) -> dict | None:
     """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
     stack = list(dict.fromkeys(roots))  # each root once
     # a root that another root reaches is expanded from the stack only (several roots, as
@@ -246,6 +266,10 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 parent._pending = 1
                 if parent not in others:
                     stack.append(parent)
+    if all_used:
+        for i, x in enumerate(targets):
+            if not x._pending and not any(x is r for r in roots):  # `is`: == is elementwise
+                raise _unused_error(i, x)
 
     # ready: (tensor, its complete adjoint); adjoint: the partial sums of the others. A
     # tensor with one consumer (a chain) goes straight to ready, past the dictionary.
@@ -448,16 +472,14 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
             "to get None for every input"
         )
     retain = create_graph if retain_graph is None else retain_graph
-    found = _sweep(roots, seeds, inputs, retain, create_graph) if roots else dict.fromkeys(inputs)
+    found = _sweep(roots, seeds, inputs, retain, create_graph, not allow_unused) if roots \
+        else dict.fromkeys(inputs)
     result = []
     for i, x in enumerate(inputs):
         g = found[x]
         if g is None:
-            if not allow_unused:
-                raise ValueError(
-                    f"input {i} (shape {x.shape}) is not used in computing the outputs; "
-                    "pass allow_unused=True to get None for it"
-                )
+            if not allow_unused:  # reached, but every rule on the way gave None
+                raise _unused_error(i, x)
         elif not isinstance(g, Tensor):
             g = _wrap(np.array(g, dtype=x.dtype))
         result.append(g)

@@ -179,10 +179,10 @@ class KinkWarning(UserWarning):
 
 
 def _excess(value: float, numeric: float, atol: float, rtol: float) -> float:
-    """By how much ``value`` misses ``numeric``'s tolerance (> 0: it does); infinite where either
-    is nan or infinite, which no comparison would catch (nan > 0 is False)."""
+    """By how much ``value`` misses ``numeric``'s tolerance (> 0: it does); infinite where the
+    difference is nan (a nan or infinite value), which no comparison would catch (nan > 0 is False)."""
     excess = abs(value - numeric) - (atol + rtol * abs(numeric))
-    return excess if excess == excess and abs(value) != math.inf else math.inf
+    return excess if excess == excess else math.inf
 
 
 def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng) -> str | None:

@@ -307,7 +307,8 @@ class Tensor:
     def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "_HookHandle":
         """Call ``hook(grad)`` when this tensor's gradient is computed.
 
-        The hook may return a replacement gradient. Returns a handle with ``remove()``.
+        The hook may return a replacement gradient; it sees the gradient read-only (other
+        operands' gradients and the seed may share its memory). Returns a handle with ``remove()``.
         """
         if not self.requires_grad:
             raise RuntimeError("register_hook() on a tensor that does not require grad")

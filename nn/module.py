@@ -84,17 +84,21 @@ class Module:
         for name, value in vars(self).items():
             yield from _children(value, name)
 
-    def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
         """This module and every sub-module, each once (a shared one under its first name),
         with dotted names ('' for this one)."""
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:  # shared, or a reference back up the tree
-            return
-        seen.add(id(self))
-        yield prefix, self
-        for name, member in self._members():
-            if isinstance(member, Module):
-                yield from member.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+        seen: set[int] = set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:  # shared, or a reference back up the tree
+                return
+            seen.add(id(module))
+            yield name, module
+            for member_name, member in module._members():
+                if isinstance(member, Module):
+                    yield from walk(member, f"{name}.{member_name}" if name else member_name)
+
+        return walk(self, prefix)
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -147,8 +151,8 @@ class Module:
                 problems.append(f"'{name}' has shape {shape}, the parameter {params[name].shape}")
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
-        for name, p in params.items():  # values saved for a pending backward stay: raise first
-            try:
+        for name, p in params.items():  # values saved for a pending backward stay: raise first,
+            try:  # with the engine's own test (what p.data = values would raise)
                 p._check_writable("load a state into")
             except RuntimeError as e:
                 raise RuntimeError(f"cannot load state into {type(self).__name__}: '{name}': {e}") from None

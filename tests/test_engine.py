@@ -86,6 +86,18 @@ def test_retain_grad_keeps_the_gradient_after_every_other_hook():
     np.testing.assert_array_equal(x.grad.numpy(), [20.0, 20.0])
 
 
+def test_a_hook_sees_the_gradient_read_only():
+    # the gradient an add gives both operands is one array: a write by one hook would reach the other
+    a, b = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor([1.0, 2.0], requires_grad=True)
+    pa, pb = a * 1, b * 1
+    pb.register_hook(lambda g: g.__iadd__(1.0))
+    with pytest.raises(ValueError, match="a hook on the tensor of op 'multiply' wrote into the gradient"):
+        (pa + pb).sum().backward()
+    a.register_hook(lambda g: g.__imul__(2.0))
+    with pytest.raises(ValueError, match="a hook on a leaf wrote into the gradient it was given"):
+        (a * 2).sum().backward()
+
+
 def test_second_backward_through_a_freed_graph_raises():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * 2).sum()
@@ -136,6 +148,10 @@ def test_gradients_of_an_intermediate_and_unused_inputs():
     assert gh.item() == pytest.approx(np.cos(2.25)) and gu is None
     with pytest.raises(ValueError, match="not used"):
         ad.gradients(x * 2, unused)
+    y = x * 2
+    with pytest.raises(ValueError, match=r"input 1 \(shape \(\)\) is not used"):
+        ad.gradients(y, [x, unused])
+    assert ad.gradients(y, x)[0].item() == 2.0  # the error came before the graph was freed
 
 
 @pytest.mark.parametrize("order", [0, 1])

@@ -113,7 +113,7 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
         if create:
             result = hook(g)
         else:  # read-only: g's memory may be another operand's gradient, or the seed
-            seen = g.view()
+            seen = np.asarray(g).view()  # g is a numpy scalar where 0-d contributions were added
             seen.flags.writeable = False
             try:
                 result = hook(_wrap(seen))

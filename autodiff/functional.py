@@ -46,6 +46,7 @@ import numpy as np
 
 from . import grad_mode
 from .backward import gradients
+from .ops import copy
 from .tensor import NoTangentRule, NotBatched, Tensor, _wrap
 
 _mode = grad_mode._state
@@ -106,14 +107,15 @@ def _differentiable(inputs: Sequence["_Input"], tangents: Sequence = ()) -> bool
 class _Input:
     """A function argument made into a tensor, remembering what kind the caller gave."""
 
-    __slots__ = ("kind", "nested", "data", "pair", "_leaf")
+    __slots__ = ("kind", "nested", "data", "pair", "_leaf", "_source")
 
     def __init__(self, value: Any) -> None:
         self.kind = "tensor" if isinstance(value, Tensor) else "array" if np.ndim(value) else "number"
         # a tensor that already requires grad comes from the caller's graph (or an enclosing
-        # transform): use it as it is and keep the results differentiable, so transforms nest
+        # transform): the results stay differentiable through it, so transforms nest
         self.nested = isinstance(value, Tensor) and value.requires_grad
-        self._leaf = value if self.nested else None
+        self._leaf = None
+        self._source = value if self.nested else None
         self.pair = None
         if isinstance(value, Tensor):
             data = value._data
@@ -130,10 +132,20 @@ class _Input:
 
     @property
     def leaf(self) -> Tensor:
-        """The tensor to differentiate by reverse mode: the caller's, or one fresh leaf."""
+        """The tensor to differentiate by reverse mode: a fresh leaf, or for a caller's tensor
+        that requires grad a copy recorded from it.
+
+        NOTE: not the caller's tensor itself: f may also close over it (an outer transform's
+        variable, or the same tensor given as two arguments), and the derivative by this
+        argument alone would then be the total one (JAX tells the two apart by levels).
+        """
         if self._leaf is None:
-            self._leaf = _wrap(self.data).requires_grad_()
-            self._leaf._tangent = self.pair
+            if self.nested:
+                with grad_mode.enable_grad():  # recorded under an enclosing no_grad too
+                    self._leaf = copy(self._source)
+            else:
+                self._leaf = _wrap(self.data).requires_grad_()
+                self._leaf._tangent = self.pair
         return self._leaf
 
     def seeded(self, token: int, tangent: Any, differentiable: bool = False) -> Tensor:
@@ -165,7 +177,10 @@ def _argnums(argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
     for i in nums:
         if not -count <= i < count:
             raise ValueError(f"argnums {argnums} out of range for a call with {count} positional arguments")
-    return tuple(i % count for i in nums)
+    nums = tuple(i % count for i in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"argnums {argnums} names an argument twice; name each once")
+    return nums
 
 
 def _zeros_for(x: Tensor, batch: tuple = ()) -> Tensor:

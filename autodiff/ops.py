@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import grad_mode
-from .tensor import Tensor, _wrap, op
+from .tensor import Tensor, _carries_tangent, _wrap, op
 
 _mode = grad_mode._state
 
@@ -1075,13 +1075,14 @@ _VALUE_FUNCTIONS = {
 
 
 def _unwrap(args):
-    """Replace tensors (also inside lists and tuples) by their arrays; report if any records."""
+    """Replace tensors (also inside lists and tuples) by their arrays; report if any records
+    (or carries a forward-mode tangent, which a function without a rule would drop)."""
     needs_grad = False
 
     def one(a):
         nonlocal needs_grad
         if isinstance(a, Tensor):
-            needs_grad = needs_grad or a.requires_grad
+            needs_grad = needs_grad or a.requires_grad or _carries_tangent(a)
             return a._data
         if isinstance(a, (list, tuple)):
             return type(a)(one(b) for b in a)

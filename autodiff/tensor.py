@@ -44,6 +44,12 @@ def _is_float(dtype: np.dtype) -> bool:
     return dtype.kind == "f"
 
 
+def _carries_tangent(t: Any) -> bool:
+    """Whether ``t`` is a tensor with a tangent of the running forward-mode sweep."""
+    token = _mode.forward
+    return bool(token) and isinstance(t, Tensor) and t._tangent is not None and t._tangent[0] == token
+
+
 class _Lock:
     """How many pending nodes saved an array (shared by a tensor and its views).
 
@@ -358,6 +364,9 @@ class Tensor:
                 f"in-place {name} on a tensor that requires grad while recording; write "
                 "x = x op y instead, or update parameters inside `with ad.no_grad():`"
             )
+        if _unusual and (_carries_tangent(self) or _carries_tangent(other)):
+            raise RuntimeError(f"in-place {name} on a tensor that carries a forward-mode tangent, which "
+                               "would keep its old tangent; write x = x op y instead")
         lock = self._lock
         if lock is None or lock.count:  # else nothing saved it (an optimiser's usual update, quickly)
             self._check_writable("modify in place")
@@ -426,6 +435,10 @@ class Tensor:
                 "item assignment on a tensor that requires grad while recording; build the new "
                 "tensor with ad.where / ad.concatenate, or assign inside `with ad.no_grad():`"
             )
+        if _unusual and (_carries_tangent(self) or _carries_tangent(value)):
+            raise RuntimeError("item assignment on a tensor that carries a forward-mode tangent, which "
+                               "would keep its old tangent; build the new tensor with ad.where or "
+                               "ad.concatenate")
         self._check_writable("assign into")
         data = self._data
         data[_ops._index_arrays(index, data.shape)] = value._data if isinstance(value, Tensor) else value

@@ -96,6 +96,13 @@ def test_a_hook_sees_the_gradient_read_only():
     a.register_hook(lambda g: g.__imul__(2.0))
     with pytest.raises(ValueError, match="a hook on a leaf wrote into the gradient it was given"):
         (a * 2).sum().backward()
+    # a 0-d tensor with two consumers: its contributions add up to a numpy scalar
+    s = ad.tensor(2.0, requires_grad=True)
+    y = s * 3
+    y.retain_grad()
+    s.register_hook(lambda g: g * 10)
+    (y + y * 2).backward()
+    assert y.grad.item() == 3.0 and s.grad.item() == 90.0
 
 
 def test_second_backward_through_a_freed_graph_raises():

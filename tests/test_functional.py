@@ -210,6 +210,29 @@ def test_an_op_without_batched_tangents_falls_back_to_one_sweep_per_direction():
     np.testing.assert_allclose(ad.hessian(lambda x: cube(x).sum())(x), np.diag(6 * x))
 
 
+@pytest.mark.parametrize("fn", [lambda x: np.exp2(x), lambda x: np.flip(x) * x, lambda x: np.cumsum(x) * x])
+def test_forward_mode_refuses_numpy_functions_without_a_rule(fn):
+    # a tensor in a forward sweep does not require grad, but its tangent would be dropped
+    with pytest.raises(TypeError, match="has no derivative rule in autodiff"):
+        ad.jvp(fn, (np.array([1.0, 2.0]),), (np.ones(2),))
+
+
+def test_forward_mode_refuses_in_place_writes():
+    def add_in_place(x):
+        y = x * 2
+        y += x
+        return y
+
+    def assign(x):
+        y = x * 2
+        y[0] = 5.0
+        return y
+
+    for fn, what in ((add_in_place, "in-place add"), (assign, "item assignment")):
+        with pytest.raises(RuntimeError, match=f"{what} on a tensor that carries a forward-mode tangent"):
+            ad.jvp(fn, (np.array([1.0, 2.0]),), (np.ones(2),))
+
+
 def test_forward_mode_through_an_op_without_tangent_rule_says_what_to_do():
     @ad.op
     def cube(x):

@@ -208,3 +208,21 @@ def test_nested_transforms_leave_no_state_behind():
     with pytest.raises(ValueError, match="one-element"):
         ad.jvp(ad.grad(lambda x: x * 2), (X,), (U,))
     assert grad_mode._state.forward == 0 and _nesting.reverse == 0 and ad.is_grad_enabled()
+
+
+def test_an_inner_transform_by_a_variable_the_function_also_closes_over():
+    # d/dx [d/dy (x y²) at y = x] = d/dx 2x² = 4x: the inner derivative is by y alone (JAX: 12)
+    assert ad.grad(lambda x: ad.grad(lambda y: x * y ** 2)(x))(3.0) == pytest.approx(12.0, rel=1e-14)
+    # d/dx [d²/dy² (x y³) at y = x] = d/dx 6x² = 12x; d/dx [d/dy (x y³)] = d/dx 3x³ = 9x²
+    assert ad.grad(lambda x: ad.hessian(lambda y: x * y ** 3)(x))(2.0) == pytest.approx(24.0, rel=1e-14)
+    assert ad.grad(lambda x: ad.jacobian(lambda y: x * y ** 3)(x))(2.0) == pytest.approx(36.0, rel=1e-14)
+
+
+def test_one_tensor_given_as_two_arguments_is_two_variables():
+    t = ad.tensor(3.0, requires_grad=True)
+    gx, gy = ad.grad(lambda x, y: x * y * y, argnums=(0, 1))(t, t)
+    assert (gx.item(), gy.item()) == (9.0, 18.0)  # y², 2xy: as for a tensor that does not require grad
+    h = ad.hessian(lambda x, y: x * y * y, argnums=(0, 1))(t, t)
+    assert [[b.item() for b in row] for row in h] == [[0.0, 6.0], [6.0, 6.0]]
+    with pytest.raises(ValueError, match=r"argnums \(1, 1\) names an argument twice"):
+        ad.grad(lambda x, y: x * y, argnums=(1, 1))(2.0, 3.0)

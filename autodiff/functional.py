@@ -169,7 +169,7 @@ class _Input:
         if self.kind == "tensor" or _live(result):
             return result if isinstance(result, Tensor) else _wrap(np.asarray(result))
         data = result._data if isinstance(result, Tensor) else np.asarray(result)
-        return data.item() if self.kind == "number" and data.size == 1 else data
+        return data.item() if self.kind == "number" and data.ndim == 0 else data
 
 
 def _argnums(argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
@@ -270,6 +270,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             out = f(*call, **kwargs)
         aux = None
         if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):  # a tensor of two rows would unpack
+                raise TypeError(f"with has_aux=True, f must return a pair (value, aux), got a "
+                                f"{type(out).__name__}")
             out, aux = out
         _scalar(out, "grad")
         wrt = [inputs[i].leaf for i in nums]

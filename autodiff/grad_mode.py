@@ -69,7 +69,8 @@ def _decorate(fn, make):
                     try:
                         response = yield request
                     except GeneratorExit:
-                        gen.close()
+                        with make():  # its finally blocks run in the mode too
+                            gen.close()
                         raise
                     except BaseException as error:
                         with make():
@@ -116,7 +117,7 @@ class set_grad_enabled:
         _state.enabled = self.mode
 
     def __enter__(self) -> None:
-        return None
+        _state.enabled = self.mode  # again: the object may have been made before (PyTorch's too)
 
     def __exit__(self, *exc) -> None:
         _state.enabled = self.prev

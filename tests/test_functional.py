@@ -157,6 +157,21 @@ def test_value_and_grad_with_aux_and_several_argnums():
         ad.grad(lambda x: x * 2)(np.array([1.0, 2.0]))
 
 
+def test_results_keep_their_shape_at_a_number():
+    # a number in, a number out only where the result is 0-d: (1,) and (1, 1) stay arrays (as JAX's)
+    j = ad.jacobian(lambda x: x[None] ** 2)(1.5)
+    assert isinstance(j, np.ndarray) and j.shape == (1,) and j[0] == 3.0
+    value, tangent = ad.jvp(lambda x: x.reshape(1, 1) * 2, (1.5,), (1.0,))
+    assert value.shape == (1, 1) and tangent.shape == (1, 1) and tangent[0, 0] == 2.0
+    assert ad.grad(lambda x: x * x)(1.5) == 3.0 and isinstance(ad.grad(lambda x: x * x)(1.5), float)
+
+
+def test_has_aux_needs_a_pair():
+    for f in (lambda x: x * x, lambda x: (x * x).sum()):  # two rows; a 0-d value
+        with pytest.raises(TypeError, match="with has_aux=True, f must return a pair"):
+            ad.value_and_grad(f, has_aux=True)(np.array([1.0, 2.0]))
+
+
 def test_grad_of_a_function_that_ignores_its_input_is_zero():
     np.testing.assert_array_equal(ad.grad(lambda x: ad.tensor(1.0))(np.array([1.0, 2.0])), [0.0, 0.0])
 
@@ -303,6 +318,33 @@ def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator():
     with ad.set_grad_enabled(False):
         assert not (w * 2).requires_grad
     assert (w * 2).requires_grad
+
+
+def test_set_grad_enabled_made_earlier_sets_the_mode_when_entered():
+    with ad.enable_grad():
+        switch = ad.set_grad_enabled(False)  # sets the mode now, as PyTorch's
+        assert not ad.is_grad_enabled()
+        with ad.enable_grad():
+            with switch:  # and again on entering
+                assert not ad.is_grad_enabled()
+            assert ad.is_grad_enabled()
+    assert ad.is_grad_enabled()
+
+
+def test_a_decorated_generator_closes_in_its_mode():
+    seen = []
+
+    @ad.no_grad
+    def numbers():
+        try:
+            yield 1
+        finally:
+            seen.append(ad.is_grad_enabled())
+
+    it = numbers()
+    next(it)
+    it.close()
+    assert seen == [False] and ad.is_grad_enabled()
 
 
 def test_no_grad_and_enable_grad_decorate_with_or_without_parentheses():

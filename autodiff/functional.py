@@ -166,7 +166,9 @@ class _Input:
 
     def give(self, result: Any) -> Any:
         """``result`` (a Tensor or an array) as the kind the caller gave."""
-        if self.kind == "tensor" or _live(result):
+        # recorded: differentiable by a tensor of the caller's (a tangent or cotangent that
+        # requires grad), so kept a tensor whatever the primal's kind
+        if self.kind == "tensor" or _live(result) or (isinstance(result, Tensor) and result.requires_grad):
             return result if isinstance(result, Tensor) else _wrap(np.asarray(result))
         data = result._data if isinstance(result, Tensor) else np.asarray(result)
         return data.item() if self.kind == "number" and data.ndim == 0 else data

@@ -166,6 +166,18 @@ def test_results_keep_their_shape_at_a_number():
     assert ad.grad(lambda x: x * x)(1.5) == 3.0 and isinstance(ad.grad(lambda x: x * x)(1.5), float)
 
 
+def test_results_are_differentiable_by_a_tangent_or_cotangent_that_requires_grad():
+    x = np.array([0.5, -1.0])
+    v = ad.tensor([1.0, 2.0], requires_grad=True)
+    _, tangent = ad.jvp(lambda z: ad.sin(z) * z, (x,), (v,))
+    np.testing.assert_allclose(ad.gradients(tangent.sum(), v)[0].numpy(), np.cos(x) * x + np.sin(x))
+    _, hv = ad.hvp(lambda z: (z ** 3).sum(), x, v)
+    np.testing.assert_allclose(ad.gradients(hv.sum(), v)[0].numpy(), 6 * x)
+    (cotangent,) = ad.vjp(lambda z: z ** 3, x)[1](v)
+    np.testing.assert_allclose(ad.gradients(cotangent.sum(), v)[0].numpy(), 3 * x ** 2)
+    assert isinstance(ad.jvp(ad.sin, (x,), (np.ones(2),))[1], np.ndarray)  # arrays in, arrays out
+
+
 def test_has_aux_needs_a_pair():
     for f in (lambda x: x * x, lambda x: (x * x).sum()):  # two rows; a 0-d value
         with pytest.raises(TypeError, match="with has_aux=True, f must return a pair"):

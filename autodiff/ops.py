@@ -837,15 +837,49 @@ def _batched(t, x, index: tuple) -> tuple:
     return (slice(None),) * (t.ndim - np.ndim(x)) + index
 
 
+def _batch_last(t, b: int):
+    """``t`` with its ``b`` leading (batch) axes moved to the end."""
+    return t.transpose(tuple(range(b, t.ndim)) + tuple(range(b)))
+
+
+def _batch_first(t, b: int):
+    """``t`` with its ``b`` last (batch) axes moved to the front."""
+    return t.transpose(tuple(range(t.ndim - b, t.ndim)) + tuple(range(t.ndim - b)))
+
+
+def _batch_after(index: tuple, b: int) -> tuple:
+    """``index`` for an array whose ``b`` batch axes come after the indexed ones."""
+    ellipsis = builtins.any(part is Ellipsis for part in index)
+    return index + (() if ellipsis else (Ellipsis,)) + (slice(None),) * b
+
+
+# With batch axes in front, advanced indices that a slice separates would put their axes
+# before the batch axes (numpy moves them first): such an index takes the batch axes last.
+def _take_batched(t, x, index: tuple):
+    """``t[index]`` for a tangent ``t`` of ``x`` with leading batch axes, kept in front."""
+    b = t.ndim - np.ndim(x)
+    if not b or _is_basic(index):
+        return t[_batched(t, x, index)]
+    return _batch_first(_batch_last(t, b)[_batch_after(index, b)], b)
+
+
+def _unindex_batched(t, g, shape: tuple, index: tuple):
+    """The adjoint of :func:`_take_batched`: ``t`` (batch axes first) added into zeros of ``shape``."""
+    b = t.ndim - np.ndim(g)
+    if not b or _is_basic(index):
+        return _unindex(t, _batch(t, g) + shape, _batched(t, g, index))
+    return _batch_first(_unindex(_batch_last(t, b), shape + _batch(t, g), _batch_after(index, b)), b)
+
+
 @op(name="index_add", saves=None, tangents=True, batched=True)
 def _scatter(g, /, shape, index):
     return (_unindex(g, shape, index), lambda gg, out, g: gg[index],
-            lambda t, out, g: _unindex(t, _batch(t, g) + shape, _batched(t, g, index)))
+            lambda t, out, g: _unindex_batched(t, g, shape, index))
 
 
 def _getitem(x, /, index):
     return (x[index], lambda g, out, x: _unindex(g, x.shape, index),
-            lambda t, out, x: t[_batched(t, x, index)])
+            lambda t, out, x: _take_batched(t, x, index))
 
 
 # basic indexing gives a view (sharing x's lock), advanced indexing a copy (a lock of its own)

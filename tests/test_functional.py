@@ -157,6 +157,22 @@ def test_value_and_grad_with_aux_and_several_argnums():
         ad.grad(lambda x: x * 2)(np.array([1.0, 2.0]))
 
 
+@pytest.mark.parametrize("index", [(0, slice(None), [1, 2]), ([0, 1], slice(None), [1, 2]),
+                                   (None, 0, slice(None), [3, 1]), (Ellipsis, [1, 2]), (0, [1, 2], [0, 3])])
+def test_jacobians_through_advanced_indices_that_a_slice_separates(index):
+    # numpy puts the axes of advanced indices that a slice separates first, also before batch axes
+    x = np.arange(24.0).reshape(2, 3, 4) / 10
+    expected = np.zeros(x[index].shape + x.shape)  # d x[index] / dx: ones where an element is taken
+    positions = np.arange(x.size).reshape(x.shape)[index]
+    for out_position, taken in np.ndenumerate(positions):
+        expected[out_position + np.unravel_index(taken, x.shape)] = 1.0
+    for mode in ("fwd", "rev"):
+        np.testing.assert_array_equal(ad.jacobian(lambda x: x[index], mode=mode)(x), expected)
+    h = ad.hessian(lambda x: (x[index] ** 3).sum())(x)  # 6 x on the diagonal where taken
+    taken = np.isin(np.arange(x.size).reshape(x.shape), positions)
+    np.testing.assert_allclose(np.einsum("abcabc->abc", h), 6 * x * taken, rtol=1e-14)
+
+
 def test_results_keep_their_shape_at_a_number():
     # a number in, a number out only where the result is 0-d: (1,) and (1, 1) stay arrays (as JAX's)
     j = ad.jacobian(lambda x: x[None] ** 2)(1.5)

@@ -58,6 +58,7 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
     # Every error here is the user's to fix (an expression, a value, a path, a format this
     # machine cannot render): it is reported as one line and exit status 1, not a traceback.
     values = {}
+    extra = [part for arg in extra for part in (arg.split("=", 1) if arg.startswith("--") else (arg,))]
     for flag, value in zip(extra[::2], extra[1::2], strict=False):
         if not flag.startswith("--"):
             raise SystemExit(f"draw: expected --name value pairs after the expression, got {flag!r}")

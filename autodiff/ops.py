@@ -942,6 +942,8 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     axis = normalize_axis_index(axis, x.ndim)
     n = x.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
+        if indices_or_sections < 1:
+            raise ValueError(f"split: the number of sections must be at least 1, got {indices_or_sections}")
         if n % indices_or_sections:
             raise ValueError(f"split: axis of length {n} does not divide into "
                              f"{indices_or_sections} equal parts")

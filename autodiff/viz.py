@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .backward import gradients, topological
+from .backward import _unbroadcast, gradients, topological
 from .tensor import Tensor
 
 _OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": "neg", "power": "pow"}
@@ -627,8 +627,12 @@ def explain(root: Tensor, params: Any = None) -> str:
             if t.size == 1 and consumer.size == 1:
                 derivative = consumer._rules[i](np.ones_like(consumer._data), consumer._data, *vals)
                 numbers.append(f"{_summary(g)} × {_summary(derivative)}")
-            else:
-                numbers.append(_summary(np.asarray(consumer._rules[i](g, consumer._data, *vals))))
+            else:  # the contribution as the sweep adds it: summed back over broadcast axes
+                part = consumer._rules[i](g, consumer._data, *vals)
+                part = np.zeros(t.shape, t.dtype) if part is None else np.asarray(part)
+                if part.shape != t.shape:
+                    part = _unbroadcast(part, t.shape, consumer, i)
+                numbers.append(_summary(part))
         total = _summary(adjoints[id(t)])
         lines.append(f"  {name} = {' + '.join(symbols)} = {' + '.join(numbers)} = {total}")
     return "\n".join(lines)

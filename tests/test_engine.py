@@ -558,6 +558,8 @@ def test_error_shape_mismatch_names_the_op_and_shapes():
         ad.linear(a, np.ones(3), np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"linear: input of shape \(2, 3\) for a weight of shape \(5, 4\)"):
         ad.linear(a, np.ones((5, 4)))  # without a bias too (not matmul's error about weight.T)
+    with pytest.raises(ValueError, match="split: the number of sections must be at least 1, got 0"):
+        ad.split(ad.tensor([1.0, 2.0]), 0)
     with pytest.raises(ValueError, match=r"einsum: subscripts 'ij' for an operand with 1 axes"):
         ad.einsum("ij,jk->ik", ad.ones(3), ad.ones(3))
     y = ad.tensor([1.0, 2.0], requires_grad=True)

@@ -369,6 +369,8 @@ def test_command_line_draws_an_expression_and_the_examples(tmp_path):
         subprocess.run(run + [example, "-o", str(tmp_path / f"{example}.dot")], check=True,
                        capture_output=True)
         assert "digraph" in (tmp_path / f"{example}.dot").read_text()
+    main(["draw", "x*x + y", "--x=-2", "--y", "1", "-o", str(tmp_path / "equals.dot")])  # --name=value too
+    assert "value -2\ngrad -4" in (tmp_path / "equals.dot").read_text()  # d(x² + y)/dx at -2
     failed = subprocess.run(run + ["tanh(q)", "-o", str(tmp_path / "q.png")], capture_output=True, text=True)
     assert failed.returncode != 0 and "give every input as --name value" in failed.stderr
 
@@ -431,3 +433,13 @@ def test_a_hundred_thousand_node_graph_draws_and_renders_quickly_and_readably(tm
     large = png_size((tmp_path / "large.png").read_bytes())
     small = png_size((tmp_path / "small.png").read_bytes())
     assert all(g <= 1.1 * s for s, g in zip(small, large, strict=True))
+
+
+def test_explain_sums_a_broadcast_operands_contribution_back_to_its_shape():
+    # the printed contribution is what the sweep adds: s is a scalar times a vector, b a bias
+    s, v = ad.tensor(2.0, requires_grad=True), ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    text = ad.explain((s * v).sum(), params={"s": s, "v": v})
+    assert "∂v2/∂s = ∂v2/∂v1 × ∂v1/∂s = 6 = 6" in text
+    b = ad.tensor([1.0, 2.0], requires_grad=True)
+    text = ad.explain((ad.tensor(np.ones((3, 2))) + b).sum(), params={"b": b})
+    assert "∂v2/∂b = ∂v2/∂v1 × ∂v1/∂b = [3, 3] = [3, 3]" in text

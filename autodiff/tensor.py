@@ -46,8 +46,10 @@ def _is_float(dtype: np.dtype) -> bool:
 
 def _carries_tangent(t: Any) -> bool:
     """Whether ``t`` is a tensor with a tangent of the running forward-mode sweep."""
+    if not isinstance(t, Tensor) or t._tangent is None:  # the usual answer, without reading the mode
+        return False
     token = _mode.forward
-    return bool(token) and isinstance(t, Tensor) and t._tangent is not None and t._tangent[0] == token
+    return bool(token) and t._tangent[0] == token
 
 
 class _Lock:
@@ -364,7 +366,8 @@ class Tensor:
                 f"in-place {name} on a tensor that requires grad while recording; write "
                 "x = x op y instead, or update parameters inside `with ad.no_grad():`"
             )
-        if _unusual and (_carries_tangent(self) or _carries_tangent(other)):
+        if (self._tangent is not None or isinstance(other, Tensor)) and (
+                _carries_tangent(self) or _carries_tangent(other)):
             raise RuntimeError(f"in-place {name} on a tensor that carries a forward-mode tangent, which "
                                "would keep its old tangent; write x = x op y instead")
         lock = self._lock
@@ -435,7 +438,7 @@ class Tensor:
                 "item assignment on a tensor that requires grad while recording; build the new "
                 "tensor with ad.where / ad.concatenate, or assign inside `with ad.no_grad():`"
             )
-        if _unusual and (_carries_tangent(self) or _carries_tangent(value)):
+        if _carries_tangent(self) or _carries_tangent(value):
             raise RuntimeError("item assignment on a tensor that carries a forward-mode tangent, which "
                                "would keep its old tangent; build the new tensor with ad.where or "
                                "ad.concatenate")

@@ -118,13 +118,11 @@ def _power_grad_x(g, out, x, y):
             return _SQUARE(g, out, x)  # no second power op (matters at higher order)
         if y == 0:
             return np.where(True, 0, g)  # x ** 0 is constant: zeros, where y x ** -1 is 0 inf at 0
-        return g * y * x ** (y - 1)
-    both = (y == 0) & (x == 0)
-    if not np.any(both):
-        return g * y * x ** (y - 1)
-    # 0 where base and exponent are 0 (0 inf, else): elsewhere the formula, whose derivative
-    # in y is right also at y = 0
-    return np.where(both, 0, g * y * x ** np.where(both, 1, y - 1))
+    elif np.any(both := (y == 0) & (x == 0)):
+        # 0 where base and exponent are 0 (0 inf, else): elsewhere the formula, whose
+        # derivative in y is right also at y = 0
+        return np.where(both, 0, g * y * x ** np.where(both, 1, y - 1))
+    return g * y * x ** (y - 1)
 
 
 def _power_grad_y(g, out, x, y):

@@ -167,6 +167,23 @@ def test_save_and_load_round_trip_exactly(tmp_path):
         assert b.numpy().flags.f_contiguous, name
 
 
+def test_gradients_come_in_each_parameters_own_layout():
+    # Linear keeps its weight in Fortran order; a loss with a weight penalty reaches it through
+    # the layer's product and through a sum of squares: both contributions (and so the sum of
+    # them, and the update) must come in that layout, with the values of numpy's formula
+    model = nn.MLP([3, 4, 2], rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    penalty = sum((p * p).sum() for p in model.parameters()) + sum(p.mean() for p in model.parameters())
+    (model(x).sum() + penalty).backward()
+    for name, p in model.named_parameters():
+        assert p.grad.numpy().flags.f_contiguous == p.numpy().flags.f_contiguous, name
+        assert p.grad.numpy().flags.c_contiguous == p.numpy().flags.c_contiguous, name
+    W = model.layers[-1].weight.numpy()
+    h = np.maximum(x @ model.layers[0].weight.numpy().T + model.layers[0].bias.numpy(), 0)
+    expected = np.ones((5, 2)).T @ h + 2 * W + 1 / W.size
+    np.testing.assert_allclose(model.layers[-1].weight.grad.numpy(), expected, rtol=1e-13)
+
+
 @pytest.mark.parametrize("sizes, message", [
     ([3, 5, 2, 2], "missing entries"),
     ([3, 5], "unexpected entries"),

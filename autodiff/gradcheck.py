@@ -11,6 +11,7 @@ float64, with a warning when the caller's were of lower precision.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -29,16 +30,24 @@ class GradcheckError(AssertionError):
 def _flat(out: Any) -> Tensor:
     """The function's output(s) as one flat tensor."""
     outs = out if isinstance(out, (tuple, list)) else (out,)
+    for o in outs:
+        if not isinstance(o, Tensor) and np.asarray(o).dtype.kind not in "biuf":
+            raise TypeError(f"the function checked returned {type(o).__name__}: it must return a "
+                            "Tensor (or numbers), or a tuple of them")
     outs = [o if isinstance(o, Tensor) else _wrap(np.asarray(o, dtype=np.float64)) for o in outs]
     return reshape(outs[0], (-1,)) if len(outs) == 1 else concatenate([reshape(o, (-1,)) for o in outs])
 
 
 def _differentiable(inputs: Sequence) -> list[bool]:
-    # Tensors: those that require grad (as PyTorch); other values: every floating array
-    return [
-        x.requires_grad if isinstance(x, Tensor) else np.asarray(x).dtype.kind == "f"
-        for x in inputs
-    ]
+    """Which inputs are checked: Tensors that require grad (as PyTorch) and floating arrays
+    (and lists); numbers are constants (a slope, a scale); at least one must be checked."""
+    active = [x.requires_grad if isinstance(x, Tensor)
+              else not isinstance(x, numbers.Number) and np.asarray(x).dtype.kind == "f"
+              for x in inputs]
+    if not any(active):
+        raise ValueError("gradcheck: no input to check: pass the inputs to differentiate as Tensors "
+                         "with requires_grad=True (or as floating numpy arrays)")
+    return active
 
 
 def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -51,7 +60,8 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
     f : callable
         Takes the inputs as Tensors, returns a Tensor (or a tuple of Tensors).
     inputs : Tensor, array or tuple of them
-        Checked: Tensors that require grad, and floating arrays.
+        Checked: Tensors that require grad, and floating arrays; the others (numbers,
+        Tensors that do not require grad, integer arrays) are passed as they are.
     eps, atol, rtol : float
         Step of the central difference; an entry passes when
         ``|analytic - numeric| <= atol + rtol * |numeric|``.
@@ -63,9 +73,10 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
         a vjp and with finite differences (skipped, with a warning, where an op has no
         tangent rule).
     check_kinks : bool
-        Where the check fails next to a point where an op is not differentiable
-        (relu or abs at 0, ties of max/min/maximum/minimum, clip's bounds), warn with
-        :class:`KinkWarning` naming those points and return True instead of failing.
+        Where an entry disagrees and its finite-difference step takes an op across a point
+        where it is not differentiable (relu, leaky_relu or abs at 0, ties of
+        max/min/maximum/minimum, clip's bounds), warn with :class:`KinkWarning` naming the
+        op instead of failing. Entries whose steps cross no kink are checked as usual.
     raise_exception : bool
         Raise :class:`GradcheckError` naming the input, the worst element and both
         values, and the first op whose rule disagrees with finite differences
@@ -91,16 +102,23 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
         if on and arr.dtype != np.float64:
             warnings.warn(
                 f"gradcheck: input {i} is {arr.dtype}; checking in float64, since finite "
-                "differences at lower precision are too coarse to tell a wrong rule",
+                "differences at lower precision are too coarse to tell a wrong rule (so the "
+                f"rules run in float64 here, not in {arr.dtype})",
                 stacklevel=2,
             )
         values.append(arr.astype(np.float64) if on else arr)
     rng = np.random.default_rng(seed)
 
-    def evaluate(vals) -> np.ndarray:
+    def evaluate(vals, sides: list | None = None) -> np.ndarray:
+        """f's values at ``vals``; the sides of its kinks appended to ``sides``, if given."""
         # inputs require grad here too: f may itself differentiate (as in gradgradcheck)
         args = [_wrap(v).requires_grad_() if on else x for v, x, on in zip(vals, inputs, active, strict=True)]
-        return _flat(f(*args))._data
+        if sides is None:
+            return _flat(f(*args))._data
+        with trace_ops():
+            result = _flat(f(*args))
+        sides.append(_sides(result))
+        return result._data
 
     # analytic: vᵀJ for each output cotangent v (nodes remember their lines for the localiser)
     leaves = [_wrap(v.copy()).requires_grad_() if on else x
@@ -124,6 +142,8 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
                                      f"for an input of shape {t.shape}, dtype {t.dtype}")
 
     # numeric, input by input; compare
+    center = _sides(out) if check_kinks else None
+    kinked: dict[str, None] = {}  # ops whose kinks excused a disagreement (check_kinks)
     worst = None
     for k, i in enumerate(i for i, on in enumerate(active) if on):
         x = values[i]
@@ -139,12 +159,17 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
                 step = u * eps
             plus = [v + step if j == i else v for j, v in enumerate(values)]
             minus = [v - step if j == i else v for j, v in enumerate(values)]
-            column = (evaluate(plus) - evaluate(minus)) / (2 * eps)  # J u
+            sides = None if center is None else []
+            column = (evaluate(plus, sides) - evaluate(minus, sides)) / (2 * eps)  # J u
+            crossed = sides and _crossed(center, sides)
             for r, v in enumerate(cotangents):
                 numeric = float(v @ column)
                 a = analytic[r][k]
                 value = float(a[idx]) if u is None else float(np.sum(a * u))
                 excess = _excess(value, numeric, atol, rtol)
+                if excess > 0 and crossed:
+                    kinked.update(dict.fromkeys(crossed))
+                    continue
                 if worst is None or excess > worst[0]:
                     worst = (excess, i, idx, r, value, numeric)
     failure = None
@@ -158,18 +183,18 @@ def gradcheck(f: Callable, inputs: Any, eps: float = 1e-6, atol: float = 1e-5, r
             f"exceeds atol + rtol*|numeric| = {atol + rtol * abs(numeric):.3g}"
         )
     elif check_forward:
-        failure = _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng)
+        failure = _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng,
+                                 center, kinked)
+    if kinked:
+        warnings.warn(KinkWarning("gradcheck: derivatives disagree where a finite-difference step crosses "
+                                  "a point where an op is not differentiable, reported instead of "
+                                  "failing:\n  " + "\n  ".join(kinked)), stacklevel=2)
     if failure is None:
         return True
-    if check_kinks:
-        kinks = _kinks(out, eps)
-        if kinks:
-            warnings.warn(KinkWarning("gradcheck: derivatives disagree next to non-differentiable points, "
-                                      "reported instead of failing:\n  " + "\n  ".join(kinks)), stacklevel=2)
-            return True
     if not raise_exception:
         return False
     culprit = _localize(out, eps, atol, rtol, rng)
+    del out, leaves, wrt  # the graph: it holds the caller's tensors that it saved (see _Locks)
     raise GradcheckError(failure + (f"\nthe first op whose rule disagrees locally: {culprit}"
                                     if culprit else ""))
 
@@ -185,8 +210,11 @@ def _excess(value: float, numeric: float, atol: float, rtol: float) -> float:
     return excess if excess == excess else math.inf
 
 
-def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng) -> str | None:
-    """Forward mode against reverse mode and finite differences along random u, v."""
+def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rtol, rng,
+                   center: list | None, kinked: dict) -> str | None:
+    """Forward mode against reverse mode and finite differences along random u, v; where the
+    step crosses a kink (``center``: the sides of the kinks, with check_kinks), against
+    reverse mode only, the op recorded in ``kinked``."""
     from .functional import _ForwardSweep
 
     directions = [_unit(rng, v.size).reshape(v.shape) if on else None
@@ -217,8 +245,12 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
                         for g, d in zip(grads, active_directions, strict=True) if g is not None))
     plus = [v + eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
     minus = [v - eps * d if d is not None else v for v, d in zip(values, directions, strict=True)]
-    numeric = float(u @ (evaluate(plus) - evaluate(minus))) / (2 * eps)
-    if _excess(forward, numeric, atol, rtol) > 0 or _excess(reverse, numeric, atol, rtol) > 0:
+    sides = None if center is None else []
+    numeric = float(u @ (evaluate(plus, sides) - evaluate(minus, sides))) / (2 * eps)
+    crossed = sides and _crossed(center, sides)
+    if crossed and _excess(forward, reverse, atol, rtol) <= 0 and _excess(reverse, numeric, atol, rtol) > 0:
+        kinked.update(dict.fromkeys(crossed))
+    elif _excess(forward, numeric, atol, rtol) > 0 or _excess(reverse, numeric, atol, rtol) > 0:
         return (f"forward and reverse mode disagree along random directions: uᵀ(J v) = {forward:.10g} by "
                 f"jvp, (uᵀJ) v = {reverse:.10g} by vjp, {numeric:.10g} by finite differences")
     return None
@@ -260,41 +292,50 @@ def _reduction_axis(site) -> Any:
     return site.kwargs.get("axis", site.args[0] if site.args else None)
 
 
-def _tie_gap(x: np.ndarray, out: np.ndarray, axis) -> float:
-    # distance to a tie of a max/min reduction: 0 at a tie, else the smallest gap to the extreme
+def _extremes(vals, out, site) -> np.ndarray:
+    # which elements a max/min reduction picks: a step that changes them crosses a tie
     from .ops import _keep_shape
 
-    distance = np.abs(x - out.reshape(_keep_shape(x.shape, axis)))
-    if ((distance == 0).sum(axis=axis) > 1).any():
-        return 0.0
-    positive = distance[distance > 0]
-    return float(positive.min()) if positive.size else np.inf
+    return vals[0] == np.reshape(out, _keep_shape(np.shape(vals[0]), _reduction_axis(site)))
 
 
-_KINKS = {
-    "relu": lambda vals, out, site: np.abs(vals[0]).min(),
-    "leaky_relu": lambda vals, out, site: np.abs(vals[0]).min(),
-    "abs": lambda vals, out, site: np.abs(vals[0]).min(),
-    "maximum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
-    "minimum": lambda vals, out, site: np.abs(np.subtract(vals[0], vals[1])).min(),
-    "clip": lambda vals, out, site: min(np.abs(np.subtract(vals[0], b)).min()
-                                        for b in vals[1:] if b is not None),
-    "max": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
-    "min": lambda vals, out, site: _tie_gap(vals[0], out, _reduction_axis(site)),
+# For each op with kinks, which side of them its operands lie on: a step that changes it
+# crosses one (or leaves or reaches one), where finite differences mean nothing.
+_SIDES = {
+    "relu": lambda vals, out, site: np.sign(vals[0]),
+    "leaky_relu": lambda vals, out, site: np.sign(vals[0]),
+    "abs": lambda vals, out, site: np.sign(vals[0]),
+    "maximum": lambda vals, out, site: np.sign(np.subtract(vals[0], vals[1])),
+    "minimum": lambda vals, out, site: np.sign(np.subtract(vals[0], vals[1])),
+    "clip": lambda vals, out, site: [np.sign(np.subtract(vals[0], b)) for b in vals[1:] if b is not None],
+    "max": _extremes,
+    "min": _extremes,
 }
 
 
-def _kinks(out: Tensor, eps: float) -> list[str]:
-    """Ops in the graph evaluated within a few steps of a point where they are not differentiable."""
+def _sides(out: Tensor) -> list[tuple[str, Any]]:
+    """(op and line, sides of its kinks) for each op with kinks in ``out``'s graph, in order."""
     found = []
     for t in topological(out):
         site = getattr(t, "_where", None) if t._rules else None
-        if site is None or t._op not in _KINKS:
-            continue
-        distance = float(_KINKS[t._op](t._vals, t._data, site))
-        if distance <= 100 * eps:
-            found.append(f"{t._op} at {site.line}: {distance:.2g} from its kink")
+        if site is not None and t._op in _SIDES:
+            found.append((f"{t._op} at {site.line}", _SIDES[t._op](t._vals, t._data, site)))
     return found
+
+
+def _crossed(center: list, evaluations: list) -> list[str]:
+    """The ops whose kinks a step crossed: their sides differ from ``center``'s in one of the
+    ``evaluations``; a step that changes which such ops run crosses them all."""
+    crossed: dict[str, None] = {}
+    for sides in evaluations:
+        if [name for name, _ in sides] != [name for name, _ in center]:
+            crossed.update((name, None) for name, _ in center + sides)
+            continue
+        for (name, a), (_, b) in zip(center, sides, strict=True):
+            a, b = (a, b) if type(a) is list else ([a], [b])  # clip: one array a bound
+            if not all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)):
+                crossed[name] = None
+    return list(crossed)
 
 
 def numeric_jacobian(f: Callable[[np.ndarray], Any], x: Any, eps: float = 1e-6) -> np.ndarray:

@@ -732,6 +732,31 @@ def _count_operands(fn: Callable) -> int | None:
     return n
 
 
+def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> tuple[tuple, dict]:
+    """An op's options (the arguments after its operands, from ``args[start]`` on, named
+    ``names`` in order) with
+    tensors replaced by their values: an op does not differentiate by its options, so an
+    option that would need a gradient or carries a tangent is an error, not a silent 0."""
+    if not (any(isinstance(a, Tensor) for a in args[start:])
+            or any(isinstance(v, Tensor) for v in kwargs.values())):
+        return args, kwargs
+
+    def value(what, a):
+        if not isinstance(a, Tensor):
+            return a
+        if (a.requires_grad and _mode.enabled) or _carries_tangent(a):
+            needs = "carries a tangent" if _carries_tangent(a) else "requires grad"
+            raise TypeError(f"op '{name}' got a tensor that {needs} as its option {what}, and does "
+                            "not differentiate by its options: pass "
+                            "a number or an array (or .detach() the tensor), or write the "
+                            "computation with ops on tensors")
+        return a._data
+
+    args = args[:start] + tuple(value(repr(names[i]) if i < len(names) else f"number {i + 1}", a)
+                                for i, a in enumerate(args[start:]))
+    return args, {key: value(repr(key), v) for key, v in kwargs.items()}
+
+
 def _operand_error(name: str, vals: tuple, error: ValueError) -> ValueError:
     """numpy's error from an op's forward, saying which op and which shapes."""
     shapes = " and ".join(str(np.shape(v)) for v in vals)
@@ -825,6 +850,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     # ops with no options (most of them) get wrappers without *args and **kwargs: packing
     # them costs a fifth of an unrecorded op's overhead
     plain = len(inspect.signature(fn).parameters) == n
+    option_names = tuple(p.name for p in list(inspect.signature(fn).parameters.values())[n or 0:]
+                         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))  # for _options' errors
 
     if n == 1 and plain:
         def wrapper(x):
@@ -927,6 +954,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 if type(x) in _SEQUENCES:
                     x = _sequence_operand(x, opname)
                 val, rec = x, False
+            if args or kwargs:
+                args, kwargs = _options(opname, args, kwargs, 0, option_names)
             try:
                 # options passed on only when given: packing them costs more than the test
                 result = fn(val, *args, **kwargs) if args or kwargs else fn(val)
@@ -965,6 +994,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if sequences:  # the arrays replace them as operands too
                 operands = tuple(a if isinstance(a, Tensor) else v
                                  for a, v in zip(operands, vals, strict=True))
+            if kwargs or len(args) > k:
+                args, kwargs = _options(opname, args, kwargs, k, option_names)
             try:
                 result = fn(*vals, *args[k:], **kwargs) if kwargs or len(args) > k else fn(*vals)
             except ValueError as e:

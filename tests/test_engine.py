@@ -466,6 +466,22 @@ def test_a_list_holding_a_tensor_that_requires_grad_is_an_error_not_a_lost_gradi
     np.testing.assert_array_equal((w * [a.detach(), 1.0]).numpy(), [3.0, 2.0])
 
 
+def test_an_option_that_requires_grad_is_an_error_not_a_lost_gradient():
+    # ops differentiate by their operands only: a slope or a fill value that requires grad
+    # (or carries a tangent) would get no gradient at all
+    x, s = ad.tensor([0.3, -1.2], requires_grad=True), ad.tensor(0.1, requires_grad=True)
+    for make, option in ((lambda: ad.leaky_relu(x, s), "'negative_slope'"),
+                         (lambda: ad.leaky_relu(x, negative_slope=s), "'negative_slope'"),
+                         (lambda: ad.pad(x, 1, constant_values=s), "'constant_values'")):
+        with pytest.raises(TypeError, match=f"got a tensor that requires grad as its option {option}"):
+            make()
+    with pytest.raises(TypeError, match="carries a tangent as its option 'negative_slope'"):
+        ad.jvp(lambda s: ad.leaky_relu(ad.tensor([0.3, -1.2]), s), (0.1,), (1.0,))
+    np.testing.assert_array_equal(ad.leaky_relu(x, ad.tensor(0.1)).numpy(), [0.3, -0.12])  # values
+    with ad.no_grad():
+        np.testing.assert_array_equal(ad.leaky_relu(x, s).numpy(), [0.3, -0.12])
+
+
 def test_custom_op_in_a_few_lines():
     @ad.op(symmetric=True)
     def softsign(x):

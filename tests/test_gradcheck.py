@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff.gradcheck import KinkWarning
 
 
 @ad.op
@@ -122,12 +123,56 @@ def test_check_kinks_reports_nondifferentiable_points_instead_of_failing():
     f = lambda x: ad.relu(x).sum() + ad.maximum(x, 1.0).sum()
     with pytest.raises(ad.GradcheckError):
         ad.gradcheck(f, (x,))
-    with pytest.warns(UserWarning,
-                      match=r"(?s)non-differentiable points.*relu at .*0 from its kink.*maximum at"):
+    with pytest.warns(KinkWarning,
+                      match=r"(?s)step crosses a point where an op is not differentiable.*"
+                            r"relu at .*test_gradcheck.py.*\n  maximum at "):
         assert ad.gradcheck(f, (x,), check_kinks=True)
     with pytest.raises(ad.GradcheckError):  # a wrong rule far from any kink still fails
         ad.gradcheck(lambda x: wrong_square(x).sum() + ad.relu(x).sum(),
                      (ad.tensor([0.5, -1.5, 2.0], requires_grad=True),), check_kinks=True)
+
+
+@pytest.mark.filterwarnings("ignore::autodiff.gradcheck.KinkWarning")  # the first one's, at z
+@pytest.mark.parametrize("kink", [
+    lambda x, z: ad.relu(z).sum(),  # a kink at another input
+    lambda x, z: ad.relu(0 * x).sum(),  # exact zeros into relu: no step crosses it
+    lambda x, z: ad.relu(x[:0]).sum() + ad.clip(x, None, None).sum(),  # no elements, no bounds
+])
+def test_check_kinks_excuses_only_the_steps_that_cross_a_kink(kink):
+    x = ad.tensor([0.5, -1.5, 2.0], requires_grad=True)
+    z = ad.tensor([0.0, 1.0], requires_grad=True)
+    with pytest.raises(ad.GradcheckError, match=r"input 0 \(shape \(3,\)\) at element \(1,\)"):
+        ad.gradcheck(lambda x, z: wrong_square(x).sum() + kink(x, z), (x, z), check_kinks=True)
+    with pytest.raises(ad.GradcheckError, match="forward and reverse mode disagree"):  # and in forward mode
+        ad.gradcheck(lambda x, z: cube_wrong_tangent(x).sum() + kink(x, z), (x, z), check_kinks=True)
+
+
+@ad.op(tangents=True)
+def cube_wrong_tangent(x):
+    return x ** 3, lambda g, out, x: 3 * g * x ** 2, lambda t, out, x: 2 * t * x ** 2
+
+
+def test_inputs_numbers_and_outputs_are_told_apart():
+    x = ad.tensor([0.3, -1.2], requires_grad=True)
+    # a number is a constant, as in PyTorch (its gradient is no business of the check)
+    assert ad.gradcheck(lambda x, s: ad.leaky_relu(x, s).sum(), (x, 0.1))
+    assert ad.gradcheck(lambda x, n: (x ** n).sum(), (x, 3))
+    with pytest.raises(ValueError, match="no input to check.*requires_grad=True"):
+        ad.gradcheck(lambda x: wrong_square(x).sum(), (ad.tensor([0.3, -1.2]),))
+    with pytest.raises(ValueError, match="no input to check"):
+        ad.gradgradcheck(lambda x: x * x, (ad.tensor([0.3, -1.2]),))
+    with pytest.raises(TypeError, match="returned NoneType: it must return a Tensor"):
+        ad.gradcheck(lambda x: None, (x,))
+
+
+def test_a_failed_check_leaves_the_callers_tensors_writable():
+    x = ad.tensor([0.3, -1.2], requires_grad=True)
+    w = ad.tensor([1.0, 2.0])
+    with pytest.raises(ad.GradcheckError) as info:  # the error is kept: its graph must not be
+        ad.gradcheck(lambda x, w: (wrong_square(x) * w).sum(), (x, w))
+    assert "wrong_square" in str(info.value)
+    w.data[0] = 3.0  # saved by the product of the checked graph, which is gone
+    assert w.numpy()[0] == 3.0
 
 
 def test_detect_anomaly_names_log_in_log_of_x_minus_x():

@@ -48,6 +48,7 @@ def _mlp_step(values):
 
 
 EXAMPLES = {"two-neuron": _two_neuron, "neuron": _neuron, "mlp-step": _mlp_step}
+INPUTS = {"two-neuron": ("v", "w", "s", "d"), "neuron": ("x1", "x2", "w1", "w2", "b"), "mlp-step": ("seed",)}
 
 
 def _draw(args: argparse.Namespace, extra: list[str]) -> int:
@@ -69,6 +70,10 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
     if len(extra) % 2:
         raise SystemExit(f"draw: {extra[-1]!r} needs a value")
     if args.what in EXAMPLES:
+        unknown = [name for name in values if name not in INPUTS[args.what]]
+        if unknown:
+            raise SystemExit(f"draw: {args.what} has no input {unknown[0]!r}; its inputs are "
+                             f"{', '.join(INPUTS[args.what])}")
         root, names = EXAMPLES[args.what](values)
     else:
         names = {k: ad.tensor(v, requires_grad=True) for k, v in values.items()}
@@ -82,8 +87,17 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
         except Exception as error:  # whatever the expression raises (a typo, a shape), said in one line
             raise SystemExit(f"draw: cannot evaluate {args.what!r}: "
                              f"{type(error).__name__}: {error}") from None
-        if not isinstance(root, ad.Tensor) or not root.requires_grad:
+        if not isinstance(root, ad.Tensor):
+            raise SystemExit(f"draw: the expression gives a {type(root).__name__}, not one tensor: "
+                             "draw one output at a time (or their sum)")
+        if not root.requires_grad:
             raise SystemExit("draw: the expression must depend on at least one --name value input")
+        from .backward import topological
+
+        reached = {id(t) for t in topological(root)}
+        unused = [name for name, t in names.items() if id(t) not in reached]
+        if unused:
+            raise SystemExit(f"draw: --{unused[0]} is not used by the expression {args.what!r}")
     try:
         ad.draw(root, args.output, rankdir=args.rankdir, max_nodes=args.max_nodes, params=names,
                 group_by_module=args.what == "mlp-step", color_by_grad=args.color_by_grad)
@@ -91,24 +105,28 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
         raise SystemExit(f"draw: {error}") from None
     print(f"wrote {args.output}")
     if args.explain:
+        if hasattr(sys.stdout, "reconfigure"):  # a terminal without ∂ and × gets escapes, not a traceback
+            sys.stdout.reconfigure(errors="backslashreplace")
         print(ad.explain(root, params=names))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autodiff", description="autodiff on the command line")
+    # allow_abbrev=False: an input named --m or --o must not be taken for --max-nodes or --output
+    parser = argparse.ArgumentParser(prog="python -m autodiff", description="autodiff on the command line",
+                                     allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     from nn import demo
 
     p = commands.add_parser(
         "demo", help="backprop checked by hand, XOR and moons trained, pictures written",
-        description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=demo.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
     )
     demo.add_arguments(p)
     p.set_defaults(run=_demo)
 
     p = commands.add_parser(
-        "draw", help="draw a computation graph with values and gradients",
+        "draw", help="draw a computation graph with values and gradients", allow_abbrev=False,
         description="Draw a built-in example (two-neuron: the seeds' sigmoid chain; neuron: a "
                     "micrograd-style neuron; mlp-step: one MLP training step) or a one-line "
                     "expression over named inputs, e.g.  draw \"tanh(x*w + b)\" --x 0.5 --w -1.2 --b 0.3",

@@ -212,11 +212,12 @@ def _park(starts) -> dict:
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-           retain: bool, create: bool, all_used: bool = False) -> dict | None:
+           retain: bool, create: bool, all_used: bool = False, hooks: bool = True) -> dict | None:
     """Run the reverse sweep; fill ``.grad`` of leaves, or return {target: adjoint}.
 
     ``all_used``: raise, before any node runs (and frees its values), if a target is
-    neither a root nor reached from one.
+    neither a root nor reached from one. ``hooks``: run the tensors' hooks (drawings,
+    which only look, do not).
 
     The first pass counts each tensor's consumers in ``t._pending``: a count on the tensor
     costs 8 bytes, an entry in a dictionary 40 or more at the peak of a long graph. If the
@@ -231,7 +232,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         previous = _mode.enabled
         ready: list = []
         try:
-            return _run(roots, seeds, targets, retain, create, ready, all_used)
+            return _run(roots, seeds, targets, retain, create, ready, all_used, hooks)
         except BaseException:
             _park(list(roots) + [t for t, _ in ready])
             raise
@@ -244,7 +245,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 
 
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-         retain: bool, create: bool, ready: list, all_used: bool = False) -> dict | None:
+         retain: bool, create: bool, ready: list, all_used: bool = False, hooks: bool = True) -> dict | None:
     """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
     stack = list(dict.fromkeys(roots))  # each root once
     # a root that another root reaches is expanded from the stack only (several roots, as
@@ -303,7 +304,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 if exclusive and t in exclusive:
                     exclusive.discard(t)
                     g_exclusive = True
-                if t._hooks:
+                if t._hooks and hooks:
                     g = _run_hooks(t, g, tensors, found is None)
                     g_exclusive = False  # a hook may keep what it saw
                 if found is not None and t in found:

@@ -1,9 +1,9 @@
 """The recorded graph as a picture (graphviz), and backpropagation explained in text.
 
 ``draw`` reads the graph and never changes it. The adjoints it shows are the ones
-the reverse sweep computes for every node, obtained with ``gradients(...,
-retain_graph=True)`` (no ``.grad`` is touched), so call it before ``backward()``
-frees the graph, or after ``backward(retain_graph=True)``.
+the reverse sweep computes for every node, obtained with a sweep that keeps the graph,
+touches no ``.grad`` and runs no hooks, so call it before ``backward()`` frees the
+graph, or after ``backward(retain_graph=True)``.
 
 Large graphs stay readable: beyond ``max_nodes``, repeated structure (a block of
 ops that occurs many times in a row, as in an unrolled loop or a stack of identical
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .backward import _unbroadcast, gradients, topological
+from .backward import _seed, _sweep, _unbroadcast, topological
 from .tensor import Tensor
 
 _OP_SHORT = {"multiply": "mul", "subtract": "sub", "divide": "div", "negative": "neg", "power": "pow"}
@@ -135,6 +135,9 @@ def _digraph_class():
 def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]]:
     """Tensors reachable from ``root`` in topological order (inputs first), and each
     tensor's tensor operands as (operand index, position in that order)."""
+    if not isinstance(root, Tensor):
+        raise TypeError(f"draw and explain take one Tensor (an output), got a {type(root).__name__}: "
+                        "draw one output at a time, or their sum")
     try:
         order = topological(root)
     except RuntimeError as error:
@@ -148,13 +151,14 @@ def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]
 
 
 def _adjoints(root: Tensor, tensors: list[Tensor]) -> dict[int, np.ndarray]:
-    """The adjoint of each of ``tensors`` that requires grad, as backward computes it."""
+    """The adjoint of each of ``tensors`` that requires grad, as backward computes it
+    without running hooks (a drawing only looks: a hook that logs or counts must not see it)."""
     wanted = [t for t in tensors if t.requires_grad]
     if not root.requires_grad or not wanted:
         return {}
-    seed = None if root.size == 1 else Tensor(np.ones(root.shape, root.dtype))  # the sum of the outputs
-    grads = gradients(root, wanted, grad_outputs=seed, retain_graph=True, allow_unused=True)
-    return {id(t): g.numpy() for t, g in zip(wanted, grads, strict=True) if g is not None}
+    seed = _seed(root, None if root.size == 1 else np.ones(root.shape, root.dtype), False)  # the outputs' sum
+    found = _sweep((root,), (seed,), wanted, True, False, hooks=False)
+    return {id(t): np.asarray(g) for t, g in found.items() if g is not None}
 
 
 def _summary(values: np.ndarray) -> str:
@@ -173,8 +177,12 @@ def _names(order: list[Tensor], params: Any) -> dict[int, str]:
     if params is None:
         given = {}
     else:
-        items = params.items() if isinstance(params, dict) else params
-        given = {id(t): name for name, t in items}
+        items = list(params.items() if isinstance(params, dict) else params)
+        for item in items:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Tensor)):
+                raise TypeError("params names tensors: a dict {name: tensor} or (name, tensor) pairs, "
+                                "as model.named_parameters() gives (not model.parameters())")
+        given = {id(t): str(name) for name, t in items}
     names, leaves, ops = {}, 0, 0
     for t in order:
         if id(t) in given:
@@ -513,21 +521,24 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
             sub.attr(label=cluster, style="rounded", color="#7090c0")
             for nid, attrs in nodes:
                 sub.node(nid, **attrs)
-    edges = set()
+    # between nodes drawn alone, one edge per operand, labelled by its position when the op
+    # has several; from or into a summary, one edge per pair, labelled by how many operands
+    # it stands for when more than one (a stack of a loop's 300 outputs: one edge, not 300)
+    edges: dict[tuple, list[int]] = {}
     group = group.tolist()
     for k, ps in parents.items():
         b = group[k]
-        alone_here = b not in summaries
         for i, p in ps:
             a = group[p]
-            # into a node drawn alone, one edge per operand, labelled by its position when the
-            # op has several; into a summary, one edge per source
-            key = (a, b, i) if alone_here else (a, b)
-            if a == b or key in edges:
-                continue
-            edges.add(key)
-            label = str(i) if alone_here and len(ps) > 1 else None
-            dot.edge(node_id[a], node_id[b], label=label)
+            if a != b:
+                alone = a not in summaries and b not in summaries
+                edges.setdefault((a, b, i) if alone else (a, b), []).append(i if len(ps) > 1 else -1)
+    for key, positions in edges.items():
+        if len(key) == 3:
+            label = None if positions[0] < 0 else str(positions[0])
+        else:
+            label = f"{len(positions)} operands" if len(positions) > 1 else None
+        dot.edge(node_id[key[0]], node_id[key[1]], label=label)
     if path is not None:
         _write(dot, os.fspath(path))
     return dot
@@ -550,7 +561,7 @@ def _module_of(t, names, params, parents, order, k) -> str | None:
 def _write(dot, path: str) -> None:
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
     if fmt in ("dot", "gv"):
-        with open(path, "w") as f:
+        with open(path, "w", encoding="utf-8") as f:  # Graphviz reads UTF-8, whatever the locale
             f.write(dot.source)
         return
     if renderer(fmt) is None and fmt not in _GRAPHVIZ_FORMATS:

@@ -156,7 +156,11 @@ def _pictures(model, history, points, out_dir: str) -> None:
 def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    os.makedirs(args.out, exist_ok=True)
+    try:  # before any training: a folder that cannot be made is said in one line
+        os.makedirs(args.out or ".", exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"demo: cannot make the output folder --out {args.out!r}: "
+                         f"{error.strerror}") from None
     _delta_rule_check(rng)
     xor_ok = _xor(args, rng)
     model, history, test, points = _moons(args, rng)

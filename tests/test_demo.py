@@ -70,6 +70,18 @@ def test_demo_help_documents_every_option():
         assert option in out
 
 
+def test_demo_says_in_one_line_when_its_folder_cannot_be_made(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    start = time.perf_counter()
+    failed = subprocess.run([sys.executable, "-m", "autodiff", "demo", "--out", str(tmp_path / "taken"),
+                             "--no-progress"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("demo: cannot make the output folder --out")
+    assert failed.stderr.count("\n") == 1
+    assert "XOR" not in failed.stdout  # said before any training
+    assert time.perf_counter() - start < 30
+
+
 def test_digits_reach_96_percent_with_a_64_64_10_mlp():
     pytest.importorskip("sklearn", reason="scikit-learn not installed: pip install -e '.[examples]'")
     rng = np.random.default_rng(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import os
 import pathlib
 import re
 import struct
@@ -250,6 +251,39 @@ def test_a_new_input_in_every_repeat_is_part_of_the_block():
     assert any(label.startswith(f"x{reps}\n") for label in labels)  # the last input, drawn with its block
 
 
+def test_a_summary_feeding_many_operands_of_one_node_draws_one_edge():
+    x, h, outs = ad.tensor(0.5, requires_grad=True), None, []
+    h = x
+    for _ in range(300):
+        h = (h * 0.9).tanh()
+        outs.append(h)
+    source = ad.draw(ad.stack(outs).sum()).source
+    table = node_table(source)
+    summary = next(node for node, (label, _) in table.items() if "repeats of" in label)
+    stack = next(node for node, (label, _) in table.items() if "stack" in label or "concatenate" in label)
+    assert source.count(f"{summary} -> {stack}") == 1
+    assert f'{summary} -> {stack} [label="298 operands"]' in source
+    assert source.count("->") < 2 * len(table)
+
+
+def test_drawing_runs_no_hooks_and_names_wrong_arguments():
+    w = ad.tensor(2.0, requires_grad=True)
+    h = w * 3
+    seen = []
+    h.register_hook(lambda g: seen.append(float(g.numpy())))
+    loss = h * h
+    assert "grad 12" in ad.draw(loss).source  # d(h²)/dh at h = 6, as backward computes it
+    ad.explain(loss)
+    assert seen == []  # a drawing only looks: hooks that log or count see backward's gradients only
+    loss.backward()
+    assert seen == [12.0]
+    y = ad.tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(TypeError, match="take one Tensor .*got a tuple"):
+        ad.draw((y, y))
+    with pytest.raises(TypeError, match=r"\(name, tensor\) pairs, as model.named_parameters\(\)"):
+        ad.draw(y.sum(), params=[w, w])
+
+
 def test_shared_weights_feed_the_summary_of_the_steps():
     root = shared_weights(300)
     source = ad.draw(root, params={}).source
@@ -381,12 +415,31 @@ def test_command_line_draws_an_expression_and_the_examples(tmp_path):
     (["tanh(x *", "--x", "1", "-o", "{tmp}/e.dot"], "cannot evaluate 'tanh(x *': SyntaxError"),
     (["tanh(x) @ x", "--x", "1", "-o", "{tmp}/e.dot"], "cannot evaluate"),
     (["tanh(x)", "--x", "one", "-o", "{tmp}/e.dot"], "--x needs a number, got 'one'"),
+    (["neuron", "--x3", "5", "-o", "{tmp}/e.dot"], "neuron has no input 'x3'; its inputs are x1, x2"),
+    (["x * 2", "--x", "1", "--y", "2", "-o", "{tmp}/e.dot"], "--y is not used by the expression"),
+    (["x * 2, x", "--x", "1", "-o", "{tmp}/e.dot"], "gives a tuple, not one tensor"),
 ])
 def test_command_line_errors_are_one_line(tmp_path, arguments, message):
     with pytest.raises(SystemExit) as exit:  # Python prints the message to stderr and exits with 1
         main(["draw", *(a.format(tmp=tmp_path) for a in arguments)])
     assert isinstance(exit.value.code, str) and "\n" not in exit.value.code
     assert exit.value.code.startswith("draw: ") and message in exit.value.code
+
+
+def test_command_line_inputs_may_be_named_like_a_prefix_of_an_option(tmp_path):
+    # argparse would take --o for --output, --m for --max-nodes, --h for --help
+    main(["draw", "o * m + h", "--o", "2", "--m", "3", "--h", "5", "-o", str(tmp_path / "g.dot")])
+    source = (tmp_path / "g.dot").read_text(encoding="utf-8")
+    assert "value 11" in source and "grad 3" in source  # o·m + h at (2, 3, 5); d/do = m
+
+
+def test_dot_source_is_utf8_and_explain_prints_under_any_locale(tmp_path):
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    done = subprocess.run([sys.executable, "-m", "autodiff", "draw", "two-neuron", "--explain",
+                           "-o", str(tmp_path / "g.dot")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "·" in (tmp_path / "g.dot").read_text(encoding="utf-8")  # mul(·, 0.6): written as UTF-8
+    assert "backward" in done.stdout
 
 
 def test_command_line_errors_exit_with_status_one_and_no_traceback(tmp_path):

@@ -24,16 +24,15 @@ def batches(X, y, batch_size: int = 32, shuffle: bool = True,
     [2, 2, 1]
     """
     X, y = np.asarray(X), np.asarray(y)
-    if len(X) != len(y):
+    if len(X) != len(y):  # checked here, when called, not when the first batch is asked for
         raise ValueError(f"batches: X has {len(X)} rows but y has {len(y)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = np.arange(len(X))
     if shuffle:
         order = (np.random.default_rng() if rng is None else rng).permutation(len(X))
-    for start in range(0, len(X), batch_size):
-        index = order[start:start + batch_size]
-        yield X[index], y[index]
+    return ((X[order[start:start + batch_size]], y[order[start:start + batch_size]])
+            for start in range(0, len(X), batch_size))
 
 
 def xor() -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +60,9 @@ def moons(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = No
 
 def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng: np.random.Generator | None = None):
     """``classes`` interleaved spiral arms of ``n // classes`` points each (cs231n's dataset)."""
+    if classes < 1 or n < classes:
+        raise ValueError(f"spirals: needs at least one class and a point a class, "
+                         f"got n={n}, classes={classes}")
     rng = np.random.default_rng() if rng is None else rng
     per_class = n // classes
     radius = np.tile(np.linspace(0.0, 1.0, per_class), classes)

@@ -43,6 +43,11 @@ def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.n
 
     Returns ``nets`` (net_1..net_L) and ``outs`` (o_0 = x, o_1..o_L).
     """
+    x = np.asarray(x)
+    if x.ndim != 2 or not weights or x.shape[0] != np.shape(weights[0])[1]:
+        raise ValueError(f"x must be a matrix with one sample per column, of {np.shape(weights[0])[1:]} "
+                         f"rows for the first weight of shape {np.shape(weights[0])}, got shape {x.shape}"
+                         if weights else "no layers: give at least one weight")
     nets, outs = [], [x]
     for W, b, name in zip(weights, biases, activations, strict=True):
         net = W @ outs[-1] + b[:, None]
@@ -59,9 +64,18 @@ def output_delta(net: np.ndarray, out: np.ndarray, targets: np.ndarray, loss: st
     ``"cross_entropy"``: softmax of net_L against class indices ``targets``, E the mean of
     -log p_target; δ_L = (softmax(net_L) - onehot) / N (the output activation is ignored).
     """
+    targets = np.asarray(targets)
     if loss == "mse":
+        if targets.shape != out.shape:
+            raise ValueError(f"mse: targets of shape {targets.shape} for outputs of shape {out.shape} "
+                             "(one sample per column)")
         return 2 * (out - targets) * ACTIVATIONS[activation][1](net, out) / out.size
     if loss == "cross_entropy":
+        classes, n = net.shape
+        if (targets.shape != (n,) or targets.dtype.kind not in "iu"
+                or (n and not 0 <= targets.min() <= targets.max() < classes)):
+            raise ValueError(f"cross_entropy: targets must be {n} class indices in [0, {classes}), "
+                             f"got an array of shape {targets.shape} and dtype {targets.dtype}")
         shifted = net - net.max(axis=0, keepdims=True)
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=0, keepdims=True)
         onehot = np.zeros_like(probs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -9,12 +10,15 @@ import numpy as np
 import autodiff as ad
 
 from .data import batches
+from .losses import CrossEntropyLoss, cross_entropy
 from .module import Module
 from .optim import Optimizer
 
 
-def _fit_targets(outputs, targets: np.ndarray) -> np.ndarray:
-    # targets of shape (N,) meet outputs of shape (N, 1) as a column
+def _fit_targets(outputs, targets: np.ndarray, loss_fn: Callable) -> np.ndarray:
+    # targets of shape (N,) meet outputs of shape (N, 1) as a column, except class indices
+    if loss_fn is cross_entropy or isinstance(loss_fn, CrossEntropyLoss):
+        return targets
     if outputs.ndim == 2 and outputs.shape[1] == 1 and targets.ndim == 1:
         return targets[:, None]
     return targets
@@ -60,9 +64,9 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
     total_loss = correct = 0.0
     try:
         with ad.no_grad():
-            for xb, yb in batches(X, y, batch_size or len(X), shuffle=False):
+            for xb, yb in batches(X, y, len(X) if batch_size is None else batch_size, shuffle=False):
                 out = model(xb)
-                target = _fit_targets(out, yb)
+                target = _fit_targets(out, yb, loss_fn)
                 total_loss += float(loss_fn(out, target).item()) * len(xb)
                 correct += accuracy(out, yb, threshold) * len(xb)
     finally:
@@ -97,6 +101,9 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
     X, y = (np.asarray(a) for a in data)
     if not len(X):
         raise ValueError("fit: the data has no samples")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+    batches(X, y, batch_size)  # its checks (lengths, batch size) now, before any epoch
     rng = np.random.default_rng() if rng is None else rng
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_data is not None:
@@ -107,7 +114,7 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
         total_loss = correct = 0.0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, rng=rng):
             out = model(xb)
-            loss = loss_fn(out, _fit_targets(out, yb))
+            loss = loss_fn(out, _fit_targets(out, yb, loss_fn))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -42,6 +42,21 @@ def test_engine_gradients_equal_the_handwritten_matrix_backprop(seed):
         np.testing.assert_allclose(layer.bias.grad.numpy(), gb, rtol=0, atol=1e-12)
 
 
+def test_the_reference_backprop_refuses_what_it_would_get_wrong():
+    rng = np.random.default_rng(0)
+    W, B = [rng.standard_normal((4, 3)), rng.standard_normal((3, 4))], [np.zeros(4), np.zeros(3)]
+    X, acts = rng.standard_normal((3, 5)), ["tanh", "identity"]
+    for targets, what in ((np.array([0, 2, 1, 0, 1])[:, None], r"shape \(5, 1\)"),  # a column
+                          (np.array([0, -1, 1, 0, 1]), "int64"),  # -1 would index the last class
+                          (np.array([0.0, 2, 1, 0, 1]), "float64")):
+        with pytest.raises(ValueError, match=f"targets must be 5 class indices in \\[0, 3\\).*{what}"):
+            nn.reference.gradients(W, B, X, targets, acts, "cross_entropy")
+    with pytest.raises(ValueError, match=r"mse: targets of shape \(5,\) for outputs of shape \(3, 5\)"):
+        nn.reference.gradients(W, B, X, np.zeros(5), acts, "mse")
+    with pytest.raises(ValueError, match=r"one sample per column.*got shape \(3,\)"):
+        nn.reference.forward(W, B, X[:, 0], acts)  # one sample as a vector: b would broadcast wrongly
+
+
 def test_delta_rule_on_the_two_neuron_sigmoid_chain():
     # s -> v -> sigmoid -> h -> w -> sigmoid -> r, E = (d - r)^2 / 2 (the seeds' simplest case)
     s, v, w, d = 0.6, 0.4, -1.3, 1.0
@@ -566,6 +581,12 @@ def test_data_helpers_name_what_is_wrong():
         nn.data.train_test_split(X, y)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got None"):
         list(nn.data.batches(X, np.zeros(5), None))
+    with pytest.raises(ValueError, match="X has 5 rows but y has 4"):
+        nn.data.batches(X, y)  # said when called, not when the first batch is asked for
+    with pytest.raises(ValueError, match="spirals: needs at least one class"):
+        nn.data.spirals(10, classes=0)
+    with pytest.raises(ValueError, match="spirals: needs at least one class and a point a class"):
+        nn.data.spirals(2, classes=3)
     parts = nn.data.train_test_split([[0.0]] * 8, list(range(8)), rng=np.random.default_rng(0))  # lists
     assert [len(part) for part in parts] == [6, 6, 2, 2]
     assert sorted(np.concatenate([parts[1], parts[3]])) == list(range(8))
@@ -651,6 +672,32 @@ def test_fit_trains_a_regression_with_several_outputs():
     assert history["loss"][-1] < 0.01 * history["loss"][0]
     with pytest.raises(ValueError, match="fit: the data has no samples"):
         nn.fit(model, nn.mse_loss, nn.optim.SGD(model.parameters(), 0.1), (X[:0], Y[:0]), progress=False)
+
+
+def test_fit_and_evaluate_check_their_arguments_before_training():
+    X, y = nn.data.xor()
+    model = nn.MLP([2, 4, 2], rng=np.random.default_rng(0))
+    opt = nn.optim.SGD(model.parameters(), 0.1)
+    before = [p.numpy().copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer, got -3"):
+        nn.fit(model, nn.cross_entropy, opt, (X, y), epochs=-3, progress=False)
+    with pytest.raises(ValueError, match="X has 4 rows but y has 3"):
+        nn.fit(model, nn.cross_entropy, opt, (X, y[:3]), epochs=0, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        nn.evaluate(model, nn.cross_entropy, (X, y), batch_size=0)
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.numpy(), b)
+
+
+@pytest.mark.parametrize("loss", [nn.cross_entropy, nn.CrossEntropyLoss()])
+def test_fit_passes_class_indices_as_they_are_to_a_one_wide_cross_entropy(loss):
+    # (N,) targets become a column for (N, 1) outputs (mse, hinge...) but stay class indices here
+    X, y = nn.data.xor()
+    y = np.zeros_like(y)  # one class: a (N, 1) output is a legitimate (if dull) classifier
+    model = nn.MLP([2, 3, 1], rng=np.random.default_rng(0))
+    history = nn.fit(model, loss, nn.optim.SGD(model.parameters(), 0.1), (X, y), epochs=2, progress=False)
+    assert history["loss"] == [0.0, 0.0]
+    assert nn.evaluate(model, loss, (X, y))["loss"] == 0.0
 
 
 def test_fit_reports_validation_and_runs_the_schedule():

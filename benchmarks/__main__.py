@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one round and short timing, for CI (under a minute)")
     parser.add_argument("--only", nargs="+", metavar="W",
-                        help="run only these workloads, e.g. --only W1 W5 (W5 means W5h and W5v)")
+                        help="run only these workloads, e.g. --only W1 W5 (W5 means W5h and W5v, "
+                             "W1 means W1 and W1f)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for numpy's BLAS/OpenMP and each peer's pool (default 1)")
     parser.add_argument("--repeats", type=int, default=5,

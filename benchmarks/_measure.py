@@ -8,10 +8,11 @@ In order: pin the threads (numpy is imported only after that), set the peer up,
 build, collect and ``gc.freeze()``, reset the peak RSS to the current RSS and read
 it as the baseline, run once (timed apart: warm-up, and compilation for a jit) and
 compare the numbers with the numpy limit's (on a mismatch report it and time
-nothing); then a block of timed runs with the garbage collector on, as users run,
-until there are ``--repeats`` of them and ``--min-time`` seconds have passed; read
-the peak RSS; then, with ``--gc-off``, as many runs with the collector off, which
-show its cost.
+nothing); a workload whose step updates parameters runs once more and compares that
+call's numbers too, which depend on the update; then a block of timed runs with the
+garbage collector on, as users run, until there are ``--repeats`` of them and
+``--min-time`` seconds have passed (or ``MAX_RUNS`` runs); read the peak RSS; then,
+with ``--gc-off``, as many runs with the collector off, which show its cost.
 """
 
 from __future__ import annotations
@@ -137,13 +138,16 @@ def measure(workload: str, implementation: str, size: int, threads: int, repeats
     t0 = time.perf_counter()
     numbers = step()
     first_s = time.perf_counter() - t0
+    calls = [tuple(numbers), tuple(step())] if spec.updates else [tuple(numbers)]  # and after the update
     if expected is not None:
-        error = _mismatch(numbers, expected, spec.rtol, spec.atol, spec.check)
-        if error:
-            return {"mismatch": error}
+        part = len(expected) // len(calls)
+        for k, numbers in enumerate(calls):
+            error = _mismatch(numbers, expected[k * part:(k + 1) * part], spec.rtol, spec.atol, spec.check)
+            if error:
+                return {"mismatch": error + (" (in the second call, after the first update)" if k else "")}
     if save:
-        np.savez(save, *numbers)
-    del numbers
+        np.savez(save, *(a for numbers in calls for a in numbers))
+    del numbers, calls
 
     times = _timed(step, repeats, min_time)
     peak_kb = _peak_rss_kb()

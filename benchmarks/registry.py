@@ -93,6 +93,10 @@ class Workload:
         Report peak memory per node beside time (needs ``nodes``).
     rtol, atol : float
         Tolerance of the check against the limit's numbers.
+    updates : bool
+        The step updates parameters (an optimiser's step): the numbers of its second call,
+        made with the parameters the first call updated, are checked too, so that a wrong
+        or missing update is caught as a wrong gradient is.
     check : {"elements", "norm"}
         Compare element by element (``np.isclose``), or each result by its relative
         distance ``‖got - limit‖ / ‖limit‖ ≤ rtol``: for float32 networks, where a
@@ -113,6 +117,7 @@ class Workload:
     rtol: float = 1e-9
     atol: float = 0.0
     check: str = "elements"
+    updates: bool = False
     implementations: dict[str, Builder] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import THREAD_VARIABLES
+from ._measure import MAX_RUNS
 from .peers import PEERS
 from .registry import Workload
 from .workloads import WORKLOADS, select
@@ -55,18 +56,21 @@ def machine() -> dict:
 
 
 def _revision() -> str:
-    """The git commit measured, and whether autodiff/ differs from it."""
+    """The git commit measured, and whether the code that runs or defines the work
+    (autodiff/, nn/, benchmarks/) differs from it."""
     def git(*command: str) -> str:
         done = subprocess.run(["git", *command], capture_output=True, text=True, cwd=PROJECT_ROOT)
         return done.stdout.strip()
 
     try:
-        commit, changed = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--", "autodiff")
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "autodiff", "nn", "benchmarks")
     except OSError:
         commit = ""
     if not commit:
         return "not a git checkout"
-    return f"git {commit}" + (" with uncommitted changes to autodiff/" if changed else "")
+    folders = sorted({line[3:].split("/")[0] + "/" for line in changed.splitlines()})
+    return f"git {commit}" + (f" with uncommitted changes to {', '.join(folders)}" if changed else "")
 
 
 def load_peers() -> dict[str, dict]:
@@ -161,9 +165,10 @@ def _goals(records: list[dict]) -> list[dict]:
                 value = record["time"] / other["time"] if "time" in record and "time" in other else None
             else:
                 value = record.get(goal.metric)
+            # met: None when the figure was not measured (ours failed, or the other workload not run)
             goals.append({"workload": key, "size": size, "goal": goal.describe(workload.unit),
                           "metric": goal.metric, "bound": goal.bound, "value": value,
-                          "met": value is not None and value <= goal.bound})
+                          "met": None if value is None else value <= goal.bound, "other": goal.other})
     return goals
 
 
@@ -182,6 +187,8 @@ def _number(x: float) -> str:
 
 
 def _status_cell(record: dict) -> str:
+    if record.get("reason", "").startswith("not run"):  # stopped at a smaller size (see the notes)
+        return "not run"
     return "FAILED" if record["status"] == "failed" else record["status"]
 
 
@@ -192,8 +199,8 @@ def _time_cell(record: dict, detail: bool) -> str:
     if detail:
         low, high = record["time_range"]
         cell += f" [{_number(low)}–{_number(high)}]"
-    if "ratio" in record:
-        cell += f" ({record['ratio']:.2g}×)" if record["ratio"] < 10 else f" ({record['ratio']:.0f}×)"
+    if "ratio" in record:  # three figures near 1, where goals such as 1.02× are judged
+        cell += f" ({record['ratio']:.3g}×)" if record["ratio"] < 10 else f" ({record['ratio']:.0f}×)"
     return cell
 
 
@@ -211,9 +218,12 @@ def _goal_cells(goals: list[dict], metrics: tuple[str, ...], ours: dict | None) 
     chosen = [g for g in goals if g["metric"] in metrics]
     if not chosen:
         return ["", ""]
-    missed = [g["goal"] for g in chosen if not g["met"]]
+    missed = [g["goal"] for g in chosen if g["met"] is False]
     if ours is None or ours["status"] != "ok":
         met = "FAILED"
+    elif any(g["met"] is None for g in chosen):
+        needs = sorted({g["other"] for g in chosen if g["met"] is None and g["other"]})
+        met = f"not measured (needs ours on {', '.join(needs)})" if needs else "not measured"
     elif missed:
         met = "MISSED" if len(chosen) == 1 else f"MISSED ({', '.join(missed)})"
     else:
@@ -346,7 +356,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     -------
     int
         1 if an implementation's numbers differ from the limit's, or the limit or our
-        engine crashed; else 0, whether or not the goals are met.
+        engine crashed or timed out; else 0, whether or not the goals are met.
     """
     from tqdm import tqdm
 
@@ -362,7 +372,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "peers": peers,
         "method": (f"a fresh process per measurement, {args.rounds} round(s) taking turns; in each: setup, "
                    "gc.freeze(), one run apart (warm-up or compilation) whose numbers are checked against "
-                   f"the limit's, then ≥ {repeats} timed runs and ≥ {min_time:.2g} s with the garbage "
+                   f"the limit's (and a second run's, where the step updates parameters), then ≥ {repeats} "
+                   f"timed runs and ≥ {min_time:.2g} s (at most {MAX_RUNS} runs) with the garbage "
                    "collector on (time.perf_counter), and for ours as many with it off; cells are the median "
                    "over all rounds' runs with the collector on, ratios are of medians; memory is the peak "
                    "RSS above the RSS before the first run (Linux: VmHWM reset after setup, elsewhere "

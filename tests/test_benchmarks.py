@@ -66,3 +66,33 @@ def test_goals_describe_themselves_and_per_node_workloads_need_nodes():
         Workload("X", "x", "x", "n", (1,), (1,), unit="µs/node")
     per_node = Workload("Y", "y", "y", "n", (1,), (1,), unit="µs/node", nodes=lambda n: 4 * n)
     assert per_node.figure(1e-3, 5) == pytest.approx(50.0)  # 1 ms over 20 nodes, in µs
+
+
+def test_a_missing_optimiser_update_is_a_mismatch(tmp_path, monkeypatch):
+    # the numbers of a step that updates parameters are checked for two calls: the second
+    # call's gradients depend on the first update, so skipping or botching it fails the check
+    import nn
+    from benchmarks._measure import measure
+
+    reference = str(tmp_path / "limit.npz")
+    measure("W2", "limit", 100, 1, 1, 0.0, save=reference)
+    assert "times_s" in measure("W2", "ours", 100, 1, 1, 0.0, reference=reference)
+    monkeypatch.setattr(nn.optim.SGD, "step", lambda self: None)
+    outcome = measure("W2", "ours", 100, 1, 1, 0.0, reference=reference)
+    assert "in the second call, after the first update" in outcome["mismatch"]
+
+
+def test_goals_not_measured_say_so_and_ratios_near_one_keep_three_figures():
+    from benchmarks.runner import _goal_cells, _goals, _time_cell
+
+    only_w1f = [{"workload": "W1f", "size": 1000, "implementation": "ours", "status": "ok", "time": 3.0}]
+    goals = _goals(only_w1f)
+    assert [g["met"] for g in goals] == [None]  # W1 was not run: nothing to compare with
+    assert _goal_cells(goals, ("ratio_to",), only_w1f[0]) == ["≤ 1× ours on W1",
+                                                              "not measured (needs ours on W1)"]
+    record = {"status": "ok", "time": 1.0, "time_range": [1.0, 1.0]}
+    assert _time_cell({**record, "ratio": 1.021}, False) == "1.00 (1.02×)"
+    assert _time_cell({**record, "ratio": 1.049}, False) == "1.00 (1.05×)"
+    assert _time_cell({**record, "ratio": 12.4}, False) == "1.00 (12×)"
+    stopped = {"status": "timeout", "reason": "not run: timeout at N=10^5"}
+    assert _time_cell(stopped, False) == "not run"

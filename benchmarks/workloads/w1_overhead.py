@@ -32,7 +32,7 @@ W1 = register(Workload(
     quick_sizes=(100,),
     unit="µs/node",
     nodes=lambda reps: 3 * reps,
-    goals=(Goal("time", 3.0), Goal("ratio", 3.5)),
+    goals=(Goal("time", 3.0, sizes=(1000,)), Goal("ratio", 3.5, sizes=(1000,))),
 ))
 
 W1f = register(Workload(
@@ -44,7 +44,7 @@ W1f = register(Workload(
     quick_sizes=W1.quick_sizes,
     unit="µs/node",
     nodes=W1.nodes,
-    goals=(Goal("ratio_to", 1.0, other="W1"),),
+    goals=(Goal("ratio_to", 1.0, sizes=W1.sizes, other="W1"),),
 ))
 
 

@@ -83,10 +83,14 @@ def renderer(fmt: str | None = None) -> str | None:
     return None
 
 
+def _system_dot() -> bool:
+    return "dot" in _PROGRAMS and _find("dot") is not None
+
+
 def _cannot_render(fmt: str) -> str:
     """Why ``fmt`` cannot be rendered here, and what to install (or which formats work)."""
     found = [program for program in map(_find, _PROGRAMS) if program is not None]
-    system = "dot" in _PROGRAMS and _find("dot") is not None
+    system = _system_dot()
     if not found:
         return (f"cannot render .{fmt}: no Graphviz program found. pip install graphviz-pure "
                 f"(a self-contained port, installed with this package) or {_INSTALL_GRAPHVIZ}; "
@@ -123,10 +127,34 @@ def _digraph_class():
     import graphviz
 
     class Picture(graphviz.Digraph):
-        """A graphviz Digraph that renders itself (in Jupyter) with :func:`renderer`."""
+        """A graphviz Digraph that renders itself (in Jupyter) with :func:`renderer`; so do
+        ``pipe`` and ``render`` where the system Graphviz, which graphviz calls, is missing."""
 
         def _repr_mimebundle_(self, include=None, exclude=None, **_):
             return {"image/svg+xml": render(self.source, "svg").decode()}
+
+        def pipe(self, format=None, *args, encoding=None, **kwargs):
+            if _system_dot() or args or kwargs:  # graphviz's own, or options only it takes
+                return super().pipe(format, *args, encoding=encoding, **kwargs)
+            data = render(self.source, format or self.format)
+            return data.decode(encoding) if encoding else data
+
+        def render(self, filename=None, directory=None, view=False, cleanup=False, format=None, *args,
+                   outfile=None, **kwargs):
+            if _system_dot() or view or args or kwargs:
+                return super().render(filename, directory, view, cleanup, format, *args, outfile=outfile,
+                                      **kwargs)
+            fmt = format or (os.path.splitext(outfile)[1][1:] if outfile is not None else None) or self.format
+            if filename is None and outfile is not None:
+                filename = os.path.splitext(os.fspath(outfile))[0] + ".gv"
+            source = self.save(filename, directory=directory)  # the DOT source beside it, as graphviz
+            target = os.fspath(outfile) if outfile is not None else f"{source}.{fmt}"
+            data = render(self.source, fmt)
+            with open(target, "wb") as f:
+                f.write(data)
+            if cleanup:
+                os.remove(source)
+            return target
 
     return Picture
 
@@ -184,21 +212,28 @@ def _names(order: list[Tensor], params: Any) -> dict[int, str]:
                                 "as model.named_parameters() gives (not model.parameters())")
         given = {id(t): str(name) for name, t in items}
     names, leaves, ops = {}, 0, 0
+    taken = set(given.values())  # a parameter named x0 or v1 keeps its name alone
     for t in order:
         if id(t) in given:
             names[id(t)] = given[id(t)]
         elif t._rules is None:
+            while f"x{leaves}" in taken:
+                leaves += 1
             names[id(t)] = f"x{leaves}"
             leaves += 1
         else:
             ops += 1
+            while f"v{ops}" in taken:
+                ops += 1
             names[id(t)] = f"v{ops}"
     return names
 
 
 def _constant(value: Any) -> str:
     if isinstance(value, np.ndarray):
-        return _summary(value) if value.size <= 4 else f"array{value.shape}"
+        return _summary(value) if value.size <= 4 and value.ndim <= 1 else f"array{value.shape}"
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return f"{value:.4g}"  # np.float64(1.4142135623730951) as 1.414
     return repr(value)
 
 

@@ -449,6 +449,23 @@ def test_command_line_errors_exit_with_status_one_and_no_traceback(tmp_path):
     assert failed.stderr.startswith("draw: cannot tell the picture format") and failed.stderr.count("\n") == 1
 
 
+def test_the_returned_picture_renders_itself_without_the_system_graphviz(tmp_path, monkeypatch):
+    if viz._find("graphviz-pure") is None:
+        pytest.skip("graphviz-pure is not installed")
+    monkeypatch.setattr(viz, "_PROGRAMS", ("graphviz-pure",))  # graphviz's own render would call `dot`
+    x = ad.tensor(2.0, requires_grad=True)
+    picture = ad.draw(x * x)
+    assert picture.render(tmp_path / "r", format="png") == str(tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "r").read_text().startswith("digraph")  # the source beside it, as graphviz does
+    assert picture.render(outfile=tmp_path / "o.svg") == str(tmp_path / "o.svg")
+    ET.parse(tmp_path / "o.svg")
+    ET.fromstring(picture.pipe(format="svg"))
+    assert picture.pipe(format="svg", encoding="utf-8").lstrip().startswith("<")
+    with pytest.raises(RuntimeError, match="cannot render .pdf here"):
+        picture.render(tmp_path / "p")  # graphviz's default format
+
+
 def test_command_line_says_what_to_install_for_a_format_this_machine_cannot_render(tmp_path, monkeypatch):
     if viz._find("graphviz-pure") is None:
         pytest.skip("graphviz-pure is not installed")
@@ -496,3 +513,12 @@ def test_explain_sums_a_broadcast_operands_contribution_back_to_its_shape():
     b = ad.tensor([1.0, 2.0], requires_grad=True)
     text = ad.explain((ad.tensor(np.ones((3, 2))) + b).sum(), params={"b": b})
     assert "∂v2/∂b = ∂v2/∂v1 × ∂v1/∂b = [3, 3] = [3, 3]" in text
+
+
+def test_labels_show_numbers_shortly_and_names_stay_unique():
+    x, w = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor(3.0, requires_grad=True)
+    text = ad.explain(((x * np.sqrt(2.0)).sum() + (np.ones((2, 2)) @ x).sum()) * w, params={"v1": w, "x1": x})
+    assert "mul(x1, 1.414)" in text  # a numpy scalar as a number, not np.float64(1.4142135623730951)
+    assert "matmul(array(2, 2), x1)" in text  # a matrix keeps its shape, not [1, 1, 1, 1]
+    ops = re.findall(r"^  (v\d+) = ", text, flags=re.M)
+    assert "v1" not in ops and len(set(ops)) == len(ops)  # automatic names skip the given ones

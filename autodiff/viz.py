@@ -233,7 +233,8 @@ def _constant(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return _summary(value) if value.size <= 4 and value.ndim <= 1 else f"array{value.shape}"
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        return f"{value:.4g}"  # np.float64(1.4142135623730951) as 1.414
+        text = repr(value.item() if isinstance(value, np.generic) else value)  # 1.0, 0.5, 2
+        return text if len(text) <= 8 else f"{value:.4g}"  # np.float64(1.4142135623730951): 1.414
     return repr(value)
 
 

@@ -138,6 +138,11 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
 
     ``g`` is copied unless it is ``exclusive`` (memory only the sweep holds, see ``_claim``).
     """
+    old = t.grad
+    if old is not None and (not isinstance(old, Tensor) or old._data.shape != t._data.shape):
+        what = f"a Tensor of shape {old.shape}" if isinstance(old, Tensor) else f"a {type(old).__name__}"
+        raise ValueError(f".grad of a tensor of shape {t.shape} was set to {what}, which the gradient "
+                         "cannot be added to: set it to None or to a Tensor of the tensor's shape")
     if create:  # a recorded copy: g may be another leaf's gradient, the seed, or read-only
         t.grad = _copy(g) if t.grad is None else t.grad + g
     elif t.grad is None:

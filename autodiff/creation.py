@@ -60,15 +60,15 @@ def ones_like(x, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones_like(np.asarray(x), dtype=dtype), requires_grad=requires_grad)
 
 
-def rand(*shape, rng: np.random.Generator | None = None, dtype: Any = np.float64,
+def rand(*shape, rng: np.random.Generator | int | None = None, dtype: Any = np.float64,
          requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from ``rng``."""
-    rng = np.random.default_rng() if rng is None else rng
+    """Uniform samples in [0, 1) from ``rng`` (a ``numpy.random.Generator``, or a seed)."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return Tensor(rng.random(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, rng: np.random.Generator | None = None, dtype: Any = np.float64,
+def randn(*shape, rng: np.random.Generator | int | None = None, dtype: Any = np.float64,
           requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from ``rng``."""
-    rng = np.random.default_rng() if rng is None else rng
+    """Standard normal samples from ``rng`` (a ``numpy.random.Generator``, or a seed)."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return Tensor(rng.standard_normal(_shape(shape), dtype=dtype), requires_grad=requires_grad)

@@ -1159,6 +1159,8 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
             "t.detach() if no gradient should flow"
         )
     result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values, strict=True)))
+    if "out" in kwargs:  # numpy's rule: the arrays written into, themselves (arr += t keeps arr)
+        return result
     if isinstance(result, tuple):
         return tuple(_wrap(np.asarray(r)) for r in result)
     return _wrap(np.asarray(result))

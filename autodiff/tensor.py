@@ -187,7 +187,7 @@ class Tensor:
     # positions of those that require grad; _locks, the locks of the values its rules
     # read (see _Locks); _where, under anomaly detection or tracing, the Site that made it.
     # A leaf leaves all but _rules unset: they cost nothing then.
-    __slots__ = ("_data", "grad", "requires_grad", "_lock", "_hooks", "_tangent", "_pending",
+    __slots__ = ("_data", "grad", "_requires_grad", "_lock", "_hooks", "_tangent", "_pending",
                  "_rules", "_op", "_inputs", "_vals", "_needs", "_locks", "_where", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -197,7 +197,7 @@ class Tensor:
         if self._data.dtype == object:
             raise TypeError(f"cannot make a Tensor from {type(data).__name__}: numpy gives an object array")
         self.grad = None
-        self.requires_grad = False
+        self._requires_grad = False
         self._rules = None
         self._lock = None
         self._hooks = None
@@ -231,11 +231,15 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         self._check_writable("replace .data of")
-        value = value._data if isinstance(value, Tensor) else np.asarray(value)
-        if self.requires_grad and not _is_float(value.dtype):
-            raise TypeError(f"cannot set .data of a tensor that requires grad to dtype {value.dtype}")
-        self._data = value
-        self._lock = None
+        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if self.requires_grad and not _is_float(array.dtype):
+            raise TypeError(f"cannot set .data of a tensor that requires grad to dtype {array.dtype}")
+        self._data = array
+        if isinstance(value, Tensor):  # one memory, one lock: as a view's
+            self._lock = value._shared_lock()
+        else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
+            lock = self._lock = _new(_Lock)
+            lock.count, lock.op, lock.exposed = 0, "", [array]
 
     @property
     def shape(self) -> tuple:
@@ -280,10 +284,22 @@ class Tensor:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         arr = self.data
         if dtype is not None and arr.dtype != dtype:
+            if copy is False:  # numpy 2's protocol
+                raise ValueError(f"cannot convert a tensor of dtype {arr.dtype} to {np.dtype(dtype)} "
+                                 "without a copy (copy=False)")
             return arr.astype(dtype)
         return arr.copy() if copy else arr
 
     # ------------------------------------------------------------- autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether operations on this tensor are recorded; setting it is :meth:`requires_grad_`."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)  # checked as PyTorch does: floating leaves only
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place on a leaf; returns self."""
         if self._rules is not None and not requires_grad:
@@ -295,7 +311,7 @@ class Tensor:
                 f"only floating-point tensors can require gradients, this one has dtype {self.dtype}; "
                 "make it with float values or dtype=np.float64 / np.float32"
             )
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def detach(self) -> "Tensor":
@@ -432,6 +448,9 @@ class Tensor:
     def __itruediv__(self, other):
         return self._inplace(np.true_divide, other)
 
+    def __ipow__(self, other):
+        return self._inplace(np.power, other)
+
     def __setitem__(self, index, value) -> None:
         if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             raise RuntimeError(
@@ -469,9 +488,40 @@ class Tensor:
     def __int__(self) -> int:
         return int(self._data)
 
+    def __index__(self) -> int:  # an integer tensor of one element, as a list index or a range bound
+        return self._data.__index__()
+
+    def __format__(self, spec: str) -> str:  # f"{loss:.4f}" as for a 0-d array
+        return format(self._data, spec) if spec else repr(self)
+
+    # no derivative rules: numpy says so when the tensor requires grad, else computes
+    def __mod__(self, other):
+        return np.remainder(self, other)
+
+    def __rmod__(self, other):
+        return np.remainder(other, self)
+
+    def __floordiv__(self, other):
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
+    # a copy or a pickle is a new leaf with copies of the values and the gradient (a tensor
+    # made by an op keeps its values, not its graph), as ad.tensor(t) would make it
+    def __reduce__(self):
+        grad = None if self.grad is None else np.array(self.grad._data)
+        return _rebuild, (np.array(self._data), self._requires_grad, grad)
+
+    def __deepcopy__(self, memo):
+        copied = _rebuild(np.array(self._data), self._requires_grad,
+                          None if self.grad is None else np.array(self.grad._data))
+        memo[id(self)] = copied
+        return copied
+
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
-        extra = ""
+        extra = f", shape={self._data.shape}" if self._data.size == 0 and self._data.ndim > 1 else ""
         if self._data.dtype not in (np.float64, np.int64, np.bool_):
             extra += f", dtype={self._data.dtype}"
         if self._rules is not None:
@@ -495,6 +545,15 @@ class Tensor:
         return _ops.transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
 
+def _rebuild(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None) -> Tensor:
+    """A leaf of ``data`` (see ``Tensor.__reduce__``)."""
+    t = _wrap(data)
+    t._requires_grad = requires_grad
+    if grad is not None:
+        t.grad = _wrap(grad)
+    return t
+
+
 class _RetainGrad:
     """The hook behind ``retain_grad``: refers to its tensor weakly (no cycle)."""
 
@@ -511,14 +570,20 @@ class _RetainGrad:
 
 
 class _HookHandle:
-    __slots__ = ("hooks", "hook")
+    __slots__ = ("hooks", "hook", "removed")
 
     def __init__(self, hooks, hook):
-        self.hooks, self.hook = hooks, hook
+        self.hooks, self.hook, self.removed = hooks, hook, False
 
     def remove(self) -> None:
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
+        """Remove this registration, once (the same function registered twice stays once)."""
+        if self.removed:
+            return
+        self.removed = True
+        for i, hook in enumerate(self.hooks):
+            if hook is self.hook:
+                del self.hooks[i]
+                return
 
 
 # ---------------------------------------------------------------- recording
@@ -535,7 +600,7 @@ def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
     t._data = data
     t.grad = t._rules = t._hooks = t._tangent = t._pending = None
     t._lock = None if base is None else base._shared_lock()
-    t.requires_grad = False
+    t._requires_grad = False
     return t
 
 
@@ -591,9 +656,24 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     return _Locks(locks) if locks else ()
 
 
+def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, tuple]:
+    """``operands`` and ``vals`` with copies of the numpy arrays among the operands that the
+    rules read (see ``saves``): a tensor's values are locked while saved, but an array the
+    caller passed is the caller's to write into before backward(), which must not see it.
+    The op keeps the values it was given, as a tensor made of an array does."""
+    if saves == "out":
+        return operands, vals
+    operands, vals = list(operands), list(vals)
+    for i, a in enumerate(operands):
+        if a is vals[i] and isinstance(a, np.ndarray) and (type(saves) is not tuple or i in saves):
+            operands[i] = vals[i] = a.copy()
+    return tuple(operands), tuple(vals)
+
+
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
             saves: str | None, base: Tensor | None = None) -> Tensor:
-    """Wrap ``out`` in a tensor that records the op that made it; lock what the rules will read.
+    """Wrap ``out`` in a tensor that records the op that made it; lock what the rules will read
+    (arrays among the operands the caller has copied, see ``_capture``).
 
     NOTE: the wrappers of plain one- and two-operand ops do the same inline: the call
     costs 4% of a small op's time.
@@ -603,7 +683,7 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     if len(rules) != len(operands):
         rules = _checked_rules(name, rules, len(operands))
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
-    t._data, t.requires_grad = out, True
+    t._data, t._requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
     t._lock = None if base is None else base._shared_lock()
     t._locks = () if saves is None else _locks(t, name, operands, needs, saves)
@@ -856,7 +936,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     if n == 1 and plain:
         def wrapper(x):
             if isinstance(x, Tensor):
-                val, rec = x._data, x.requires_grad
+                val, rec = x._data, x._requires_grad
             else:
                 if type(x) in _SEQUENCES:
                     x = _sequence_operand(x, opname)
@@ -876,7 +956,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 elif len(rules) != 1:
                     rules = _checked_rules(opname, rules, 1)
                 t = _new(Tensor)  # _attach, inline
-                t._data, t.requires_grad = out, True
+                t._data, t._requires_grad = out, True
                 t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
                 t._lock = x._shared_lock() if view else None
                 if saves is None:
@@ -899,13 +979,13 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     elif n == 2 and plain:
         def wrapper(x, y):
             if isinstance(x, Tensor):
-                vx, rx = x._data, x.requires_grad
+                vx, rx = x._data, x._requires_grad
             else:
                 if type(x) in _SEQUENCES:
                     x = _sequence_operand(x, opname)
                 vx, rx = x, False
             if isinstance(y, Tensor):
-                vy, ry = y._data, y.requires_grad
+                vy, ry = y._data, y._requires_grad
             else:
                 if type(y) in _SEQUENCES:
                     y = _sequence_operand(y, opname)
@@ -924,8 +1004,11 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 rules = result[1]
                 if type(rules) is not tuple or len(rules) != 2:
                     rules = _checked_rules(opname, rules, 2)
+                if saves is not None and ((vx is x and isinstance(x, np.ndarray))
+                                          or (vy is y and isinstance(y, np.ndarray))):
+                    (x, y), (vx, vy) = _capture((x, y), (vx, vy), saves)  # arrays the rules read
                 t = _new(Tensor)  # _attach, inline
-                t._data, t.requires_grad = out, True
+                t._data, t._requires_grad = out, True
                 t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
                 t._lock = None if base is None else base._shared_lock()
                 if saves is None:
@@ -949,7 +1032,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     elif n == 1:
         def wrapper(x, *args, **kwargs):
             if isinstance(x, Tensor):
-                val, rec = x._data, x.requires_grad
+                val, rec = x._data, x._requires_grad
             else:
                 if type(x) in _SEQUENCES:
                     x = _sequence_operand(x, opname)
@@ -978,17 +1061,19 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             operands = args[:k]
             vals, needs = [], []  # one loop, not two comprehensions (each a frame of its own)
             i = 0
-            sequences = False
+            sequences = arrays = False
             for a in operands:
                 if isinstance(a, Tensor):
                     vals.append(a._data)
-                    if a.requires_grad:
+                    if a._requires_grad:
                         needs.append(i)
                 elif type(a) in _SEQUENCES:
                     vals.append(_sequence_operand(a, opname))
                     sequences = True
                 else:
                     vals.append(a)
+                    if isinstance(a, np.ndarray):
+                        arrays = True
                 i += 1
             vals, needs = tuple(vals), tuple(needs)
             if sequences:  # the arrays replace them as operands too
@@ -1006,6 +1091,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             base = operands[0] if view and operands and isinstance(operands[0], Tensor) else None
             usual = not _unusual
             if needs and (usual or _mode.enabled) and out.dtype.kind == "f":
+                if arrays and saves is not None:
+                    operands, vals = _capture(operands, vals, saves)
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
                 t = _wrap(out, base)

@@ -751,6 +751,114 @@ def test_arrays_taken_before_the_graph_cannot_change_saved_values():
     assert x.numpy()[1] == 7.0
 
 
+def test_arrays_given_to_ops_or_as_data_cannot_change_what_backward_sees():
+    # an op keeps the values of the arrays it was given (copies, as ad.tensor makes);
+    # an array given as .data is the caller's, read-only while saved, as one handed out
+    w = ad.tensor([1.0, 1.0], requires_grad=True)
+    a, A = np.array([1.0, 2.0]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    y = (w * a).sum() + (a * w).sum() + (A @ w).sum() + ad.where(a > 1.5, w, 0.0).sum()
+    a[:], A[:] = 100.0, 0.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1 + 1 + 4, 2 + 2 + 6 + 1])
+    x, given = ad.tensor([0.0, 0.0], requires_grad=True), np.array([1.0, 2.0])
+    x.data = given
+    y = (x * x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        given[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    given[0] = 100.0  # released with the graph
+    assert x.numpy()[0] == 100.0
+    other = ad.tensor([3.0, 4.0])
+    x.data = other  # one memory: one lock
+    y = (x * x).sum()
+    with pytest.raises(RuntimeError, match="saved by op"), ad.no_grad():
+        other.add_(ad.tensor([1.0, 1.0]))
+    y.backward()
+
+
+def test_requires_grad_set_as_an_attribute_is_checked_as_requires_grad_():
+    t = ad.tensor([1, 2])
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
+        t.requires_grad = True
+    assert not t.requires_grad
+    y = ad.tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        y.requires_grad = False
+    leaf = ad.tensor([1.0, 2.0])
+    leaf.requires_grad = True
+    (leaf * leaf).sum().backward()
+    np.testing.assert_array_equal(leaf.grad.numpy(), [2.0, 4.0])
+
+
+def test_a_gradient_set_by_hand_must_fit_before_backward_adds_to_it():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    for wrong, what in ((ad.zeros((2, 2)), r"a Tensor of shape \(2, 2\)"), (np.zeros(2), "a ndarray")):
+        x.grad = wrong
+        with pytest.raises(ValueError, match=f"set to {what}, which the gradient cannot be added to"):
+            (x * x).sum().backward()
+    x.grad = ad.ones(2)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 5.0])
+
+
+def test_copies_and_pickles_are_new_leaves_with_their_own_values():
+    import copy
+    import pickle
+
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    x.grad = ad.tensor([0.5, 0.5])
+    y = x * x  # saves x: a copy must not inherit the lock
+    for make in (copy.copy, copy.deepcopy, lambda t: pickle.loads(pickle.dumps(t))):
+        z = make(x)
+        assert z is not x and z.requires_grad and z.is_leaf
+        np.testing.assert_array_equal(z.grad.numpy(), [0.5, 0.5])
+        with ad.no_grad():
+            z -= 1.0  # its own memory, unlocked
+        np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+        made = make(y)  # an op's result: its values, as a leaf
+        assert made.is_leaf and made.requires_grad
+        np.testing.assert_array_equal(made.numpy(), [1.0, 4.0])
+    y.sum().backward()
+
+
+def test_python_protocols_a_numpy_user_expects():
+    loss, i = ad.tensor(0.123456), ad.tensor(1)
+    assert f"{loss:.3f}" == "0.123" and f"{loss}" == repr(loss)
+    assert ["a", "b"][i] == "b" and list(range(ad.tensor(3))) == [0, 1, 2]
+    t = ad.tensor([7.0, -7.0])
+    np.testing.assert_array_equal((t % 3).numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal((t // 2).numpy(), [3.0, -4.0])
+    np.testing.assert_array_equal((10.0 % ad.tensor([3.0])).numpy(), [1.0])
+    with pytest.raises(TypeError, match="np.remainder has no derivative rule"):
+        ad.tensor([1.0], requires_grad=True) % 2
+    p = ad.tensor([2.0, 3.0], requires_grad=True)
+    before = p
+    with ad.no_grad():
+        p **= 2  # in place, as PyTorch's
+    assert p is before and p.requires_grad
+    np.testing.assert_array_equal(p.numpy(), [4.0, 9.0])
+    arr = np.zeros(2)
+    same = arr
+    arr += ad.tensor([1.0, 2.0])  # numpy's rule: the array written into is the result
+    assert arr is same and type(arr) is np.ndarray
+    assert "shape=(0, 3)" in repr(ad.zeros((0, 3)))
+    np.testing.assert_array_equal(ad.rand(3, rng=5).numpy(), ad.rand(3, rng=np.random.default_rng(5)).numpy())
+    with pytest.raises(ValueError, match="without a copy"):
+        np.array(ad.tensor([1.0]), dtype=np.float32, copy=False)
+
+
+def test_a_hook_handle_removes_its_own_registration_once():
+    x = ad.tensor([1.0, 1.0], requires_grad=True)
+    double = lambda g: g * 2  # noqa: E731
+    first = x.register_hook(double)
+    x.register_hook(double)
+    first.remove()
+    first.remove()  # again: nothing more
+    (x * 1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])  # the second registration still runs
+
+
 def test_a_view_and_its_base_both_handed_out_are_released_in_either_order():
     x = ad.tensor(np.ones((2, 3)), requires_grad=True)
     view = x.reshape(6)

@@ -1003,7 +1003,6 @@ def _einsum_parse(subscripts: str, shapes: list) -> tuple[list, str]:
 @op(name="einsum", saves="inputs", tangents=True, batched=True)
 def _einsum(*xs, subscripts):
     terms, out_term = _einsum_parse(subscripts, [np.shape(x) for x in xs])
-    sizes = {c: s for t, x in zip(terms, xs, strict=True) for c, s in zip(t, np.shape(x), strict=True)}
     used = "".join(terms) + out_term
 
     def rule_for(k):
@@ -1015,9 +1014,15 @@ def _einsum(*xs, subscripts):
 
         def rule(g, out, *xs):
             rest = [x for i, x in enumerate(xs) if i != k]
+            sizes = dict(zip(term, np.shape(xs[k]), strict=True))  # this operand's own
             r = np.einsum(",".join([out_term, *others]) + "->" + reached, g, *rest)
-            if reached != unique:  # letters summed in this operand alone: broadcast back
-                r = r.reshape([sizes[c] if c in reached else 1 for c in unique])
+            wide = tuple(i for i, c in enumerate(reached) if sizes[c] == 1 and r.shape[i] != 1)
+            if wide:  # an axis of 1 that numpy broadcast against another operand's: summed back
+                r = r.sum(axis=wide, keepdims=True)
+            if reached != unique or r.shape != tuple(sizes[c] for c in reached):
+                # letters summed in this operand alone, or of size 1 in the operands that reach
+                # them (numpy broadcast this one's axis against them): broadcast back
+                r = r.reshape([r.shape[reached.index(c)] if c in reached else 1 for c in unique])
                 r = np.broadcast_to(r, [sizes[c] for c in unique])
             if unique != term:  # repeated letters (a diagonal): put r on that diagonal
                 spare = iter(c for c in string.ascii_letters if c not in used)

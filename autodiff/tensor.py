@@ -436,6 +436,21 @@ class Tensor:
             np.add(part, temporary, out=part)
         return self
 
+    def copy_(self, src) -> "Tensor":
+        """Write ``src``'s values into this tensor's memory (PyTorch's ``copy_``: ``src`` is
+        broadcast to this shape and cast to this dtype); returns ``self``.
+
+        Examples
+        --------
+        >>> import autodiff as ad
+        >>> p = ad.zeros(3)
+        >>> p.copy_([1.0, 2.0, 3.0])
+        Tensor([1., 2., 3.])
+        """
+        self._check_inplace("copy", src)
+        np.copyto(self._data, src._data if isinstance(src, Tensor) else src)
+        return self
+
     def __iadd__(self, other):
         return self._inplace(np.add, other)
 

@@ -152,13 +152,13 @@ class Module:
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
         for name, p in params.items():  # values saved for a pending backward stay: raise first,
-            try:  # with the engine's own test (what p.data = values would raise)
+            try:  # with the engine's own test (what p.copy_(values) would raise)
                 p._check_writable("load a state into")
             except RuntimeError as e:
                 raise RuntimeError(f"cannot load state into {type(self).__name__}: '{name}': {e}") from None
         loaded = {}
         for name, p in params.items():  # every value converted before any parameter changes
-            values = np.empty_like(p.numpy())  # the parameter's dtype and memory layout
+            values = np.empty(p.shape, p.dtype)
             try:
                 values[...] = state[name]
             except (TypeError, ValueError) as e:
@@ -167,7 +167,7 @@ class Module:
             loaded[name] = values
         with ad.no_grad():
             for name, p in params.items():
-                p.data = loaded[name]
+                p.copy_(loaded[name])  # into the parameter's own memory and layout
 
     def __repr__(self) -> str:
         if id(self) in _PRINTING:  # a reference back up the tree

@@ -1020,3 +1020,35 @@ def test_add_in_place_broadcasts_casts_and_checks_like_the_operator():
     with ad.no_grad():
         w.add_(w.grad, alpha=-0.5)
     np.testing.assert_array_equal(w.numpy(), [0.5, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("subscripts, shapes", [
+    ("...b,...->...", [(2, 3), (1,)]),  # a size-1 axis broadcast against another operand's
+    ("ij,ij->j", [(2, 3), (1, 3)]),
+    ("ij,ij->j", [(1, 3), (2, 3)]),
+    ("ii,i->i", [(3, 3), (1,)]),  # and a diagonal
+    ("...bc,...c->...c", [(2, 1, 2), (1, 2)]),
+    ("...bc,...d->...dc", [(2, 1, 2), (1, 2)]),
+    ("...c,...d->...d", [(1, 1, 3), (1, 1, 3)]),
+])
+def test_einsum_differentiates_operands_numpy_broadcasts(subscripts, shapes):
+    rng = np.random.default_rng(0)
+    xs = [ad.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    f = lambda *xs: ad.einsum(subscripts, *xs)  # noqa: E731
+    np.testing.assert_array_equal(f(*xs).numpy(), np.einsum(subscripts, *(x.numpy() for x in xs)))
+    assert ad.gradcheck(f, xs) and ad.gradgradcheck(f, xs)
+
+
+def test_copy_writes_values_in_place_as_pytorchs_copy_():
+    p = ad.tensor(np.zeros((2, 2), np.float32), requires_grad=True)
+    view = p.numpy()
+    with ad.no_grad():
+        assert p.copy_(np.array([1.0, 2.0])) is p  # broadcast and cast
+    np.testing.assert_array_equal(view, [[1.0, 2.0], [1.0, 2.0]])
+    assert p.dtype == np.float32
+    with pytest.raises(RuntimeError, match="in-place copy on a tensor that requires grad while recording"):
+        p.copy_(np.ones(2))
+    loss = (p * p).sum()
+    with pytest.raises(RuntimeError, match="saved by op"), ad.no_grad():
+        p.copy_(np.ones(2))
+    loss.backward()

@@ -529,9 +529,7 @@ class Tensor:
         return _rebuild, (np.array(self._data), self._requires_grad, grad)
 
     def __deepcopy__(self, memo):
-        copied = _rebuild(np.array(self._data), self._requires_grad,
-                          None if self.grad is None else np.array(self.grad._data))
-        memo[id(self)] = copied
+        copied = memo[id(self)] = _rebuild(*self.__reduce__()[1])
         return copied
 
     def __repr__(self) -> str:
@@ -828,10 +826,10 @@ def _count_operands(fn: Callable) -> int | None:
 
 
 def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> tuple[tuple, dict]:
-    """An op's options (the arguments after its operands, from ``args[start]`` on, named
-    ``names`` in order) with
-    tensors replaced by their values: an op does not differentiate by its options, so an
-    option that would need a gradient or carries a tangent is an error, not a silent 0."""
+    """An op's options (the arguments from ``args[start]`` on, named ``names`` in order, and
+    ``kwargs``) with tensors replaced by their values. An op does not differentiate by its
+    options: an option that would need a gradient or carries a tangent is an error, not a
+    silent 0."""
     if not (any(isinstance(a, Tensor) for a in args[start:])
             or any(isinstance(v, Tensor) for v in kwargs.values())):
         return args, kwargs
@@ -839,12 +837,12 @@ def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> 
     def value(what, a):
         if not isinstance(a, Tensor):
             return a
-        if (a.requires_grad and _mode.enabled) or _carries_tangent(a):
-            needs = "carries a tangent" if _carries_tangent(a) else "requires grad"
+        tangent = _carries_tangent(a)
+        if tangent or (a.requires_grad and _mode.enabled):
+            needs = "carries a tangent" if tangent else "requires grad"
             raise TypeError(f"op '{name}' got a tensor that {needs} as its option {what}, and does "
-                            "not differentiate by its options: pass "
-                            "a number or an array (or .detach() the tensor), or write the "
-                            "computation with ops on tensors")
+                            "not differentiate by its options: pass a number or an array (or "
+                            ".detach() the tensor), or write the computation with ops on tensors")
         return a._data
 
     args = args[:start] + tuple(value(repr(names[i]) if i < len(names) else f"number {i + 1}", a)

@@ -44,10 +44,11 @@ def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.n
     Returns ``nets`` (net_1..net_L) and ``outs`` (o_0 = x, o_1..o_L).
     """
     x = np.asarray(x)
-    if x.ndim != 2 or not weights or x.shape[0] != np.shape(weights[0])[1]:
-        raise ValueError(f"x must be a matrix with one sample per column, of {np.shape(weights[0])[1:]} "
-                         f"rows for the first weight of shape {np.shape(weights[0])}, got shape {x.shape}"
-                         if weights else "no layers: give at least one weight")
+    if not weights:
+        raise ValueError("no layers: give at least one weight")
+    if x.ndim != 2 or x.shape[0] != np.shape(weights[0])[1]:
+        raise ValueError(f"x must be a matrix with one sample per column, of {np.shape(weights[0])[1]} rows "
+                         f"for the first weight of shape {np.shape(weights[0])}, got shape {x.shape}")
     nets, outs = [], [x]
     for W, b, name in zip(weights, biases, activations, strict=True):
         net = W @ outs[-1] + b[:, None]

@@ -656,37 +656,79 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     if saves == "out":
         return _OUT if t._lock is None else _Locks((_hold(t, name),))
     if type(saves) is tuple:  # the operands at these positions
-        locks = []
-        for i in saves:
-            if isinstance(operands[i], Tensor):
-                locks.append(_hold(operands[i], name))
+        read = [operands[i] for i in saves]
+    elif saves == "others" and len(needs) == 1:  # an operand's value is read only by the others' rules
+        read = [a for a in operands if a is not operands[needs[0]]]
     else:
-        # "others": an operand's value is read only by the rules of the others
-        alone = operands[needs[0]] if saves == "others" and len(needs) == 1 else None
-        locks = [_hold(a, name) for a in operands if a is not alone and isinstance(a, Tensor)]
-        if saves == "all":
-            locks.append(_hold(t, name))
+        read = operands
+    locks = []
+    for a in read:
+        if isinstance(a, Tensor):
+            locks.append(_hold(a, name))
+        elif isinstance(a, np.ndarray) and a.nbytes > _COPY_BYTES and (lock := _hold_array(a, name)):
+            locks.append(lock)  # a large array the caller gave
+    if saves == "all":
+        locks.append(_hold(t, name))
     return _Locks(locks) if locks else ()
 
 
+# A numpy array given to an op (not a tensor's memory) whose values the rules read stays
+# the caller's, who may write into it before backward(): up to _COPY_BYTES it is copied
+# (_capture), a larger one is made read-only while saved (_hold_array), as an array a tensor
+# handed out: a copy would cost a pass over its memory at every step (W4's input: 16 MB),
+# a lock costs more than copying a small one.
+_COPY_BYTES = 1 << 16
+
+# The locks of those larger arrays, by the array's id, while saved: the id is the array's
+# own as long as a node holds it, and the entry goes with the last one (_ArrayLock.thaw).
+_ARRAY_LOCKS: dict[int, _Lock] = {}
+
+
 def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, tuple]:
-    """``operands`` and ``vals`` with copies of the numpy arrays among the operands that the
-    rules read (see ``saves``): a tensor's values are locked while saved, but an array the
-    caller passed is the caller's to write into before backward(), which must not see it.
-    The op keeps the values it was given, as a tensor made of an array does."""
+    """``operands`` and ``vals`` with copies of the small numpy arrays among the operands that
+    the rules read (see ``saves`` and _COPY_BYTES)."""
     if saves == "out":
         return operands, vals
     operands, vals = list(operands), list(vals)
     for i, a in enumerate(operands):
-        if a is vals[i] and isinstance(a, np.ndarray) and (type(saves) is not tuple or i in saves):
+        if (a is vals[i] and isinstance(a, np.ndarray) and a.nbytes <= _COPY_BYTES
+                and (type(saves) is not tuple or i in saves)):
             operands[i] = vals[i] = a.copy()
     return tuple(operands), tuple(vals)
 
 
+class _ArrayLock(_Lock):
+    """The lock of a numpy array an op was given: the caller's to write into, except while a
+    pending backward needs its values (then read-only, as an array a tensor handed out)."""
+
+    __slots__ = ()
+
+    def thaw(self) -> None:
+        array = self.exposed[0][0]
+        super().thaw()
+        del _ARRAY_LOCKS[id(array)]
+
+
+def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
+    """Count one more pending use of the array ``a`` by op ``name``; made read-only at the first.
+    None for one that is read-only already (numpy's broadcast views, the caller's own).
+    (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
+    lock = _ARRAY_LOCKS.get(id(a))
+    if lock is None:
+        if not a.flags.writeable:
+            return None
+        lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
+        lock.count, lock.exposed = 0, [a]
+    lock.count += 1
+    lock.op = name
+    if lock.count == 1:
+        lock.freeze()
+    return lock
+
+
 def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any, needs: tuple,
             saves: str | None, base: Tensor | None = None) -> Tensor:
-    """Wrap ``out`` in a tensor that records the op that made it; lock what the rules will read
-    (arrays among the operands the caller has copied, see ``_capture``).
+    """Wrap ``out`` in a tensor that records the op that made it; lock what the rules will read.
 
     NOTE: the wrappers of plain one- and two-operand ops do the same inline: the call
     costs 4% of a small op's time.
@@ -1028,7 +1070,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     t._locks = ()
                 elif saves == "others" and len(needs) == 1:  # the usual product: no call
                     other = y if rx else x
-                    t._locks = _Locks((_hold(other, opname),)) if isinstance(other, Tensor) else ()
+                    if isinstance(other, Tensor):
+                        t._locks = _Locks((_hold(other, opname),))
+                    elif isinstance(other, np.ndarray) and other.nbytes > _COPY_BYTES:  # see _hold_array
+                        t._locks = _locks(t, opname, (x, y), needs, saves)
+                    else:  # a number
+                        t._locks = ()
                 elif saves == "others" or (saves == "inputs" and needs is _BOTH):  # two tensors
                     t._locks = _Locks((_hold(x, opname), _hold(y, opname)))
                 else:
@@ -1105,7 +1152,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             usual = not _unusual
             if needs and (usual or _mode.enabled) and out.dtype.kind == "f":
                 if arrays and saves is not None:
-                    operands, vals = _capture(operands, vals, saves)
+                    operands, vals = _capture(operands, vals, saves)  # small arrays the rules read
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
                 t = _wrap(out, base)

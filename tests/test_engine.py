@@ -752,16 +752,40 @@ def test_arrays_taken_before_the_graph_cannot_change_saved_values():
 
 
 def test_arrays_given_to_ops_or_as_data_cannot_change_what_backward_sees():
-    # an op keeps the values of the arrays it was given (copies, as ad.tensor makes);
-    # an array given as .data is the caller's, read-only while saved, as one handed out
+    # an array given to an op stays the caller's: a small one is copied where the rules read
+    # it, a large one is read-only while a pending backward needs it (no copy of its memory)
     w = ad.tensor([1.0, 1.0], requires_grad=True)
-    a, A = np.array([1.0, 2.0]), np.array([[1.0, 2.0], [3.0, 4.0]])
-    y = (w * a).sum() + (a * w).sum() + (A @ w).sum() + ad.where(a > 1.5, w, 0.0).sum()
-    a[:], A[:] = 100.0, 0.0
+    a, A, mask = np.array([1.0, 2.0]), np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([False, True])
+    W = ad.tensor(np.eye(2), requires_grad=True)
+    y = (w * a).sum() + (a * w).sum() + (A @ w).sum() + ad.where(mask, w, 0.0).sum()
+    y = y + ad.linear(A, W, w).sum()
+    a[:], A[:], mask[:] = 100.0, 0.0, True
     y.backward()
-    np.testing.assert_array_equal(w.grad.numpy(), [1 + 1 + 4, 2 + 2 + 6 + 1])
+    np.testing.assert_array_equal(w.grad.numpy(), [1 + 1 + 4 + 0 + 2, 2 + 2 + 6 + 1 + 2])
+    np.testing.assert_array_equal(W.grad.numpy(), [[4.0, 6.0], [4.0, 6.0]])  # A's column sums, each row
+
+    big = np.ones((300, 100))  # 240 KB
+    v = ad.tensor(np.ones(100), requires_grad=True)
+    first = (big * v).sum()
+    y = first + (big @ v).sum() + ad.linear(big, ad.tensor(np.ones((2, 100)), requires_grad=True)).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        big[0, 0] = 5.0
+    del first  # other nodes still hold it
+    with pytest.raises(ValueError, match="read-only"):
+        big[0, 0] = 5.0
+    y.backward()
+    np.testing.assert_array_equal(v.grad.numpy(), np.full(100, 600.0))
+    big[0, 0] = 5.0  # the graph is gone: writable again
+    z = (big * v).sum()
+    del z  # a graph dropped unused gives it back too
+    big[0, 0] = 1.0
+    read_only = np.ones((300, 100))
+    read_only.flags.writeable = False
+    (read_only * v).sum().backward()  # the caller's own read-only array stays so
+    assert not read_only.flags.writeable
+
     x, given = ad.tensor([0.0, 0.0], requires_grad=True), np.array([1.0, 2.0])
-    x.data = given
+    x.data = given  # the tensor's memory now: read-only while saved, as an array handed out
     y = (x * x).sum()
     with pytest.raises(ValueError, match="read-only"):
         given[0] = 100.0

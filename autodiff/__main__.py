@@ -16,13 +16,22 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(args)
 
 
+# each example's inputs (the --name value pairs it takes) and their defaults
+INPUTS = {
+    "two-neuron": {"v": 0.4, "w": -1.3, "s": 0.6, "d": 1.0},
+    "neuron": {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432},
+    "mlp-step": {"seed": 0},
+}
+
+
 def _two_neuron(values):
     # the seeds' simplest network: s -> v -> sigmoid -> h -> w -> sigmoid -> r, E = (d - r)^2 / 2
     import autodiff as ad
 
-    v = ad.tensor(values.get("v", 0.4), requires_grad=True)
-    w = ad.tensor(values.get("w", -1.3), requires_grad=True)
-    s, d = values.get("s", 0.6), values.get("d", 1.0)
+    values = {**INPUTS["two-neuron"], **values}
+    v = ad.tensor(values["v"], requires_grad=True)
+    w = ad.tensor(values["w"], requires_grad=True)
+    s, d = values["s"], values["d"]
     r = ((s * v).sigmoid() * w).sigmoid()
     return 0.5 * (d - r) ** 2, {"v": v, "w": w}
 
@@ -31,8 +40,7 @@ def _neuron(values):
     # a micrograd-style neuron: tanh(w1 x1 + w2 x2 + b)
     import autodiff as ad
 
-    names = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.8813735870195432}
-    t = {k: ad.tensor(values.get(k, default), requires_grad=True) for k, default in names.items()}
+    t = {k: ad.tensor(values.get(k, default), requires_grad=True) for k, default in INPUTS["neuron"].items()}
     return (t["x1"] * t["w1"] + t["x2"] * t["w2"] + t["b"]).tanh(), t
 
 
@@ -41,14 +49,13 @@ def _mlp_step(values):
 
     import nn
 
-    rng = np.random.default_rng(int(values.get("seed", 0)))
+    rng = np.random.default_rng(int(values.get("seed", INPUTS["mlp-step"]["seed"])))
     model = nn.MLP([2, 4, 4, 2], rng=rng)
     X, y = nn.data.moons(8, rng=rng)
     return nn.cross_entropy(model(X), y), dict(model.named_parameters())
 
 
 EXAMPLES = {"two-neuron": _two_neuron, "neuron": _neuron, "mlp-step": _mlp_step}
-INPUTS = {"two-neuron": ("v", "w", "s", "d"), "neuron": ("x1", "x2", "w1", "w2", "b"), "mlp-step": ("seed",)}
 
 
 def _draw(args: argparse.Namespace, extra: list[str]) -> int:

@@ -144,11 +144,11 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
         raise ValueError(f".grad of a tensor of shape {t.shape} was set to {what}, which the gradient "
                          "cannot be added to: set it to None or to a Tensor of the tensor's shape")
     if create:  # a recorded copy: g may be another leaf's gradient, the seed, or read-only
-        t.grad = _copy(g) if t.grad is None else t.grad + g
-    elif t.grad is None:
+        t.grad = _copy(g) if old is None else old + g
+    elif old is None:
         t.grad = _wrap(g if exclusive and g.dtype == t.dtype else np.array(g, dtype=t.dtype))
     else:
-        t.grad = _wrap(t.grad._data + g)
+        t.grad = _wrap(old._data + g)
 
 
 # Gradients of at least this many elements are tracked for exclusivity: below, a copy

@@ -658,7 +658,8 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     if type(saves) is tuple:  # the operands at these positions
         read = [operands[i] for i in saves]
     elif saves == "others" and len(needs) == 1:  # an operand's value is read only by the others' rules
-        read = [a for a in operands if a is not operands[needs[0]]]
+        alone = operands[needs[0]]
+        read = [a for a in operands if a is not alone]
     else:
         read = operands
     locks = []
@@ -984,8 +985,9 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
     jvp_index = 2 if tangents else 1 if symmetric else None
     # ops with no options (most of them) get wrappers without *args and **kwargs: packing
     # them costs a fifth of an unrecorded op's overhead
-    plain = len(inspect.signature(fn).parameters) == n
-    option_names = tuple(p.name for p in list(inspect.signature(fn).parameters.values())[n or 0:]
+    params = list(inspect.signature(fn).parameters.values())
+    plain = len(params) == n
+    option_names = tuple(p.name for p in params[n or 0:]
                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))  # for _options' errors
 
     if n == 1 and plain:

@@ -103,7 +103,7 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
         raise ValueError("fit: the data has no samples")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
-    batches(X, y, batch_size)  # its checks (lengths, batch size) now, before any epoch
+    batches(X, y, batch_size, shuffle=False)  # its checks (lengths, batch size) now, before any epoch
     rng = np.random.default_rng() if rng is None else rng
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_data is not None:

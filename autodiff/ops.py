@@ -663,7 +663,9 @@ def _product_of_others_array(x: np.ndarray, axis) -> np.ndarray:
     reduced = _axes(axis, x.ndim)
     order = [a for a in range(x.ndim) if a not in reduced] + list(reduced)
     moved = np.transpose(x, order)
-    rows = moved.reshape(moved.shape[: x.ndim - len(reduced)] + (-1,))
+    kept = x.ndim - len(reduced)
+    # the row length spelled out: numpy cannot infer a -1 beside an axis of length 0
+    rows = moved.reshape(moved.shape[:kept] + (math.prod(moved.shape[kept:]),))
     before, after = np.ones_like(rows), np.ones_like(rows)
     np.cumprod(rows[..., :-1], axis=-1, out=before[..., 1:])
     np.cumprod(rows[..., :0:-1], axis=-1, out=after[..., -2::-1])
@@ -687,13 +689,35 @@ def _product_of_others(x: Tensor, axis) -> Tensor:
     return transpose(reshape(products, moved.shape), np.argsort(perm))
 
 
+def _max_kept(x, axis):
+    """``np.max(x, axis, keepdims=True)``, the shift that keeps exp from overflowing; zeros for
+    an ``x`` of no elements, which needs none, and has none over an empty axis (numpy's max
+    raises there: no identity)."""
+    try:
+        return np.max(x, axis=axis, keepdims=True)
+    except ValueError:
+        if np.size(x):
+            raise
+        return np.zeros_like(x, shape=_keep_shape(x.shape, axis))  # x's dtype, as a max would have
+
+
+def _log_sum_exp_kept(z, axis):
+    """``log(sum(exp(z)))`` over ``axis`` with keepdims; -inf over no elements (as torch's and
+    scipy's), without numpy's warning at the log of their sum, 0."""
+    total = np.sum(np.exp(z), axis=axis, keepdims=True)
+    if z.size:
+        return np.log(total)
+    with np.errstate(divide="ignore"):
+        return np.log(total)
+
+
 @op(tangents=True, batched=True)
 def logsumexp(x, axis=None, keepdims: bool = False):
     """``log(sum(exp(x)))`` over ``axis``, without overflow."""
     # NOTE: own rule for stability: the composite would overflow in exp for large x.
-    m = np.max(x, axis=axis, keepdims=True)
+    m = _max_kept(x, axis)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = _log_sum_exp_kept(x - m, axis) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
 
@@ -709,22 +733,24 @@ def logsumexp(x, axis=None, keepdims: bool = False):
 
 
 @op(saves="out", symmetric=True)
-def softmax(x, axis: int = -1):
-    """``exp(x) / sum(exp(x))`` along ``axis``."""
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` over ``axis`` (an int, a tuple of them, or None: all axes)."""
     # NOTE: own rule: the composite's graph would be larger and less stable.
-    axis = _negative_axes(axis, np.ndim(x))[0]  # also right for tangents with batch axes
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    # the axes as a tuple (numpy's reductions take one at the cost of an int), counted from
+    # the end: also right for tangents with batch axes
+    axis = _negative_axes(axis, np.ndim(x))
+    e = np.exp(x - _max_kept(x, axis))
     out = e / np.sum(e, axis=axis, keepdims=True)
     return out, lambda g, out, x: out * (g - (g * out).sum(axis=axis, keepdims=True))
 
 
 @op(saves="out", tangents=True, batched=True)
-def log_softmax(x, axis: int = -1):
-    """``x - logsumexp(x)`` along ``axis``."""
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` over ``axis`` (an int, a tuple of them, or None: all axes)."""
     # NOTE: own rule for stability (no log of an underflowed softmax).
-    axis = _negative_axes(axis, np.ndim(x))[0]
-    z = x - np.max(x, axis=axis, keepdims=True)
-    out = z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    axis = _negative_axes(axis, np.ndim(x))  # as softmax's
+    z = x - _max_kept(x, axis)
+    out = z - _log_sum_exp_kept(z, axis)
     return (out, lambda g, out, x: g - np.exp(out) * g.sum(axis=axis, keepdims=True),
             lambda t, out, x: t - (np.exp(out) * t).sum(axis=axis, keepdims=True))
 
@@ -803,6 +829,8 @@ def _index_arrays(index, shape: tuple):
             part = part._data
         elif isinstance(part, list):
             part = np.asarray(part)
+            if not part.size:  # as numpy: an empty list indexes with integers (np.asarray: floats)
+                part = part.astype(np.intp)
         unwrapped.append(part)
         if isinstance(part, np.ndarray) and part.dtype == bool and part.ndim:
             parts.extend(np.nonzero(part))
@@ -962,9 +990,13 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
 
 @op(saves=None, tangents=True, batched=True)
 def pad(x, /, pad_width, mode: str = "constant", constant_values=0):
-    """Pad with a constant (numpy's ``pad`` in ``mode="constant"``)."""
+    """Pad with a constant (numpy's ``pad`` in ``mode="constant"``); ``pad_width`` may also be
+    a dict ``{axis: width or (before, after)}``, as numpy's (the axes not named: no padding)."""
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
+    if isinstance(pad_width, dict):  # spelled out for every axis: the rules read the widths
+        named = {normalize_axis_index(axis, np.ndim(x)): width for axis, width in pad_width.items()}
+        pad_width = [np.broadcast_to(named.get(axis, 0), 2).tolist() for axis in range(np.ndim(x))]
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (np.ndim(x), 2))
     inner = tuple(slice(int(b), int(b) + s) for (b, _), s in zip(widths, np.shape(x), strict=True))
     return (np.pad(x, pad_width, mode="constant", constant_values=constant_values),

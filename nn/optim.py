@@ -31,13 +31,19 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters")
+        positions: dict[int, list[int]] = {}  # by identity: == on tensors compares elements
         for i, p in enumerate(self.params):
+            positions.setdefault(id(p), []).append(i)
             if not isinstance(p, ad.Tensor):
                 raise TypeError(f"the optimiser's parameters must be Tensors; entry {i} is a "
                                 f"{type(p).__name__}")
             if not p.is_leaf:  # it would update the result of an op, not what made it
                 raise ValueError(f"the optimiser's parameter {i} was made by the op {p.op!r}: "
                                  "only leaf tensors can be optimised (pass the tensors it came from)")
+        repeated = [", ".join(map(str, at)) for at in positions.values() if len(at) > 1]
+        if repeated:  # it would be updated once per entry, each with its own state (PyTorch: a future error)
+            raise ValueError(f"the optimiser got the same parameter more than once (at positions "
+                             f"{'; '.join(repeated)}): list each parameter once")
         _check_range("learning rate", lr)
         self.lr = lr
         self.state: list[dict] = [{} for _ in self.params]
@@ -92,8 +98,8 @@ class SGD(Optimizer):
     the first step) and ``g = g + momentum * b`` (Nesterov) or ``g = b``; ``p -= lr * g``.
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:  # keywords: PyTorch's third is dampening
         super().__init__(params, lr)
         _check_range("momentum", momentum)
         _check_range("weight_decay", weight_decay)
@@ -159,10 +165,10 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, momentum: float = 0.0) -> None:  # PyTorch's order
         super().__init__(params, lr)
-        for name, value in (("alpha", alpha), ("eps", eps), ("momentum", momentum),
-                            ("weight_decay", weight_decay)):
+        for name, value in (("alpha", alpha), ("eps", eps), ("weight_decay", weight_decay),
+                            ("momentum", momentum)):
             _check_range(name, value)
         self.alpha, self.eps, self.momentum, self.weight_decay = alpha, eps, momentum, weight_decay
 

@@ -1,9 +1,11 @@
 """The reverse sweep: adjoints accumulated over consumers, in topological order.
 
 One pass counts, for every tensor reachable from the roots, how many recorded
-consumers it has. The sweep then starts from the roots; a tensor is processed
-once all its consumers have sent their contributions (Kahn's algorithm on the
-reversed graph), so its adjoint is complete and is released right after use.
+consumers it has (for the gradients of some tensors only, :func:`gradients`, only
+the tensors on a path to one of them, whose nodes alone then run). The sweep then
+starts from the roots; a tensor is processed once all its consumers have sent their
+contributions (Kahn's algorithm on the reversed graph), so its adjoint is complete
+and is released right after use.
 Both passes use explicit stacks: depth is limited by memory, not by recursion.
 
 The engine alone reduces each contribution to its operand's shape (summing
@@ -216,6 +218,92 @@ def _park(starts) -> dict:
     return parked
 
 
+def _count(roots: Sequence[Tensor], wanted: set | None = None, alone: bool = False) -> bool:
+    """The first pass: count the consumers of every tensor reachable from ``roots``.
+
+    For the gradients of the ``wanted`` tensors only: not past a lone target (nothing past
+    it can lead to a target), and False, with the counting unfinished, on reaching a tensor
+    that may lead to no target (a leaf not wanted, a freed node: see :func:`_count_towards`).
+    """
+    stack = list(dict.fromkeys(roots))  # each root once
+    # a root that another root reaches is expanded from the stack only (several roots, as
+    # jvp's two-pass trick and gradients([y, f(y)], ...) give); one root is reached by none
+    others = frozenset(stack) if len(stack) > 1 else ()
+    while stack:
+        t = stack.pop()
+        if alone and t in wanted:
+            continue
+        if not t._rules:
+            if wanted is not None and t not in wanted:
+                return False
+            if t._rules is None:  # a leaf
+                continue
+            raise _freed_error(t)
+        inputs = t._inputs
+        for i in t._needs:
+            parent = inputs[i]
+            count = parent._pending
+            if count:
+                parent._pending = count + 1
+            else:
+                parent._pending = 1
+                if parent not in others:
+                    stack.append(parent)
+    return True
+
+
+def _count_towards(roots: Sequence[Tensor], wanted: set, alone: bool) -> tuple[set, dict]:
+    """The first pass of a sweep for the gradients of the ``wanted`` tensors (the targets) when
+    some tensor reached may lead to none: count the consumers of the tensors on a path from a
+    root to a target. Returns those tensors, and for their nodes
+    with operands on no such path, the positions of the operands that are (none for a
+    target that nothing wanted lies behind).
+
+    The sweep runs only these nodes, towards these operands: it neither computes, frees, nor
+    runs hooks on the rest of the graph (what the targets were computed from, tensors a
+    function closes over), as PyTorch's ``autograd.grad``. Every consumer of such a tensor
+    that a root reaches is on such a path too, so its count is complete. Past a lone target
+    nothing can lead to a target: the walk stops there.
+    """
+    useful: set = set()
+    seen: set = set()
+    skip: dict = {}
+    stack: list = list(roots)
+    while stack:  # depth first; a node's entry (t,) comes back once its inputs are decided
+        t = stack.pop()
+        if type(t) is tuple:
+            t = t[0]
+            inputs, needs = t._inputs, t._needs
+            kept = ()
+            for i in needs:
+                if inputs[i] in useful:
+                    kept += (i,)
+            if kept or t in wanted:
+                useful.add(t)
+                if len(kept) != len(needs):
+                    skip[t] = kept
+                for i in kept:
+                    parent = inputs[i]
+                    count = parent._pending
+                    parent._pending = count + 1 if count else 1
+        elif t not in seen:
+            seen.add(t)
+            rules = t._rules
+            if rules is None or alone and t in wanted:
+                if t in wanted:
+                    useful.add(t)
+                    if rules is not None:
+                        skip[t] = ()
+            elif not rules:  # freed: whether a target lies behind cannot be told
+                raise _freed_error(t)
+            else:
+                stack.append((t,))
+                inputs = t._inputs
+                for i in t._needs:
+                    stack.append(inputs[i])
+    return useful, skip
+
+
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
            retain: bool, create: bool, all_used: bool = False, hooks: bool = True) -> dict | None:
     """Run the reverse sweep; fill ``.grad`` of leaves, or return {target: adjoint}.
@@ -252,26 +340,19 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
          retain: bool, create: bool, ready: list, all_used: bool = False, hooks: bool = True) -> dict | None:
     """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
-    stack = list(dict.fromkeys(roots))  # each root once
-    # a root that another root reaches is expanded from the stack only (several roots, as
-    # jvp's two-pass trick and gradients([y, f(y)], ...) give); one root is reached by none
-    others = frozenset(stack) if len(stack) > 1 else ()
-    while stack:
-        t = stack.pop()
-        if not t._rules:
-            if t._rules is None:  # a leaf
-                continue
-            raise _freed_error(t)
-        inputs = t._inputs
-        for i in t._needs:
-            parent = inputs[i]
-            count = parent._pending
-            if count:
-                parent._pending = count + 1
-            else:
-                parent._pending = 1
-                if parent not in others:
-                    stack.append(parent)
+    skip = None  # nodes run towards some of their operands only: see _count_towards
+    if targets is None:
+        _count(roots)
+    else:
+        wanted = set(targets)
+        alone = len(wanted) == 1
+        if _count(roots, wanted, alone):  # every tensor reached leads to a target: the usual case
+            skip = {t: () for t in wanted if alone and t._rules is not None}
+        else:
+            _park(roots)  # the counts made so far
+            useful, skip = _count_towards(roots, wanted, alone)
+            kept = [(r, s) for r, s in zip(roots, seeds, strict=True) if r in useful]
+            roots, seeds = [r for r, _ in kept], [s for _, s in kept]
     if all_used:
         for i, x in enumerate(targets):
             if not x._pending and not any(x is r for r in roots):  # `is`: == is elementwise
@@ -328,6 +409,10 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
             elif rules is None:
                 continue
             inputs, needs = t._inputs, t._needs
+            if skip and t in skip:
+                needs = skip[t]
+                if not needs:  # a target that nothing wanted lies behind: not run, nor freed
+                    continue
             for i in needs:
                 parent = inputs[i]
                 rule = rules[i]
@@ -456,6 +541,9 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
     (Tensor(6.),)
     """
     if isinstance(outputs, Tensor):
+        one = grad_outputs[0] if type(grad_outputs) in (list, tuple) and len(grad_outputs) == 1 else None
+        if isinstance(one, (Tensor, np.ndarray)) and one.shape == outputs.shape:
+            grad_outputs = one  # a list of one seed per output, as PyTorch takes it
         outputs, grad_outputs = (outputs,), (grad_outputs,)
     else:
         outputs = tuple(outputs)

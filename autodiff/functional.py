@@ -33,7 +33,8 @@ How transforms nest (decisions recorded here):
   result computed from plain arrays is a constant, even if the function closes over a
   tensor that requires grad (as ``torch.autograd.grad`` without ``create_graph``).
 * A transform runs the function with recording on, even under ``no_grad`` (as
-  ``torch.func`` does): the function itself may still use ``no_grad`` inside.
+  ``torch.func`` does): the function itself may still use ``no_grad`` inside, whose values
+  are constants to both modes (forward mode's sweep pauses, see ``grad_mode._switch``).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ class _State(threading.local):
     # token when forward mode alone is on, -1 when checks are, 0 when none
     extra = 0
     checks = False  # anomaly or trace (kept by __setattr__)
+    paused = 0  # the forward sweep's token while no_grad pauses it (see _switch)
 
     def __setattr__(self, name: str, value) -> None:
         # NOTE: every read of an attribute here is a thread-local lookup (~0.1 µs); switching
@@ -49,6 +50,30 @@ class _State(threading.local):
 
 
 _state = _State()
+
+
+def _switch(mode: bool) -> tuple | None:
+    """Turn recording on or off; returns the forward-mode state to give back, if changed.
+
+    Forward mode stops under ``no_grad`` too (the running sweep's token is paused, and
+    resumed by ``enable_grad``), as reverse mode does: a derivative must not depend on which
+    mode a transform picks to compute it.
+    """
+    saved = None
+    if _unusual:  # a forward sweep runs only in a thread out of the usual mode
+        forward, paused = _state.forward, _state.paused
+        if forward and not mode:
+            saved, _state.paused, _state.forward = (forward, paused), forward, 0
+        elif paused and mode and not forward:
+            saved, _state.forward, _state.paused = (forward, paused), paused, 0
+    _state.enabled = mode
+    return saved
+
+
+def _restore(enabled: bool, saved: tuple | None) -> None:
+    _state.enabled = enabled
+    if saved is not None:
+        _state.forward, _state.paused = saved
 
 
 def is_grad_enabled() -> bool:
@@ -114,18 +139,20 @@ class set_grad_enabled:
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self.prev = _state.enabled
-        _state.enabled = self.mode
+        self.saved = _switch(self.mode)
 
     def __enter__(self) -> None:
-        _state.enabled = self.mode  # again: the object may have been made before (PyTorch's too)
+        saved = _switch(self.mode)  # again: the object may have been made before (PyTorch's too)
+        if saved is not None:
+            self.saved = saved
 
     def __exit__(self, *exc) -> None:
-        _state.enabled = self.prev
+        _restore(self.prev, self.saved)
 
     def __call__(self, fn):
         # made as a decorator: the mode was set when the decorator was made, which must
         # not outlive the decoration; each call sets it afresh
-        _state.enabled = self.prev
+        _restore(self.prev, self.saved)
         mode = self.mode
         return _decorate(fn, lambda: set_grad_enabled(mode))
 
@@ -145,10 +172,10 @@ class _GradModeContext:
 
     def __enter__(self) -> None:
         self.prev = _state.enabled
-        _state.enabled = self.mode
+        self.saved = _switch(self.mode)
 
     def __exit__(self, *exc) -> None:
-        _state.enabled = self.prev
+        _restore(self.prev, self.saved)
 
     def __call__(self, fn):
         return _decorate(fn, type(self))

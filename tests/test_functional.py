@@ -668,3 +668,24 @@ def test_gradients_takes_one_seed_in_a_list_for_one_output():
     v = np.array([1.0, 0.5, 2.0])
     (g,) = ad.gradients(x * x, x, grad_outputs=[v])
     np.testing.assert_array_equal(g.numpy(), 2 * x.numpy() * v)
+
+
+def test_no_grad_inside_f_makes_constants_in_both_modes():
+    def f(x):
+        with ad.no_grad():
+            c = (x ** 2).sum()  # a constant to every transform
+            with ad.enable_grad():
+                d = x * 3.0  # differentiated again
+        return x[:2] * 2 + c + d[1:]
+
+    x = np.array([0.5, -1.0, 2.0])
+    want = np.array([[2.0, 3.0, 0.0], [0.0, 2.0, 3.0]])
+    for mode in ("fwd", "rev", "auto"):
+        np.testing.assert_array_equal(ad.jacobian(f, mode=mode)(x), want)
+    np.testing.assert_array_equal(ad.jvp(f, (x,), (np.ones(3),))[1], want.sum(axis=1))
+    inside = []
+    ad.grad(lambda s: s + (inside.append(ad.jvp(f, (x,), (np.ones(3),))[1]) or 0.0))(1.0)  # by reverse mode
+    np.testing.assert_array_equal(np.asarray(inside[0]), want.sum(axis=1))
+    h = ad.hessian(lambda x: f(x).sum() * x[0])(x)
+    np.testing.assert_allclose(h, h.T, rtol=0, atol=0)
+    assert ad.is_grad_enabled()

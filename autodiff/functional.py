@@ -398,11 +398,13 @@ class _ForwardSweep:
     def __enter__(self) -> int:
         if _mode.forward:
             raise NotImplementedError("a forward sweep inside a forward sweep (one tangent per tensor)")
+        self.paused = _mode.paused  # an enclosing sweep's, paused by no_grad (see grad_mode._switch)
         _mode.forward = next(_tokens)
         return _mode.forward
 
     def __exit__(self, *exc) -> None:
         _mode.forward = 0
+        _mode.paused = self.paused  # not this sweep's, if f switched no_grad on and left it
 
 
 def _tangent(out: Tensor, token: int, batch: tuple = ()) -> np.ndarray:

@@ -689,3 +689,17 @@ def test_no_grad_inside_f_makes_constants_in_both_modes():
     h = ad.hessian(lambda x: f(x).sum() * x[0])(x)
     np.testing.assert_allclose(h, h.T, rtol=0, atol=0)
     assert ad.is_grad_enabled()
+
+
+def test_a_no_grad_left_on_inside_f_ends_with_its_forward_sweep():
+    def f(x):
+        ad.set_grad_enabled(False)  # not switched back: the sweep's pause must not outlive it
+        return x * 2
+
+    try:
+        np.testing.assert_array_equal(ad.jvp(f, (np.ones(2),), (np.ones(2),))[1], np.zeros(2))
+    finally:
+        ad.set_grad_enabled(True)
+    value, tangent = ad.jvp(lambda x: x * 3, (np.ones(2),), (np.ones(2),))
+    assert type(value) is np.ndarray
+    np.testing.assert_array_equal(tangent, [3.0, 3.0])

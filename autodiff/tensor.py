@@ -533,7 +533,7 @@ class Tensor:
     # made by an op keeps its values, not its graph), as ad.tensor(t) would make it
     def __reduce__(self):
         grad = None if self.grad is None else np.array(self.grad._data)
-        return _rebuild, (np.array(self._data), self._requires_grad, grad)
+        return _rebuild, (np.array(self._data), self._requires_grad, grad, type(self))
 
     def __deepcopy__(self, memo):
         copied = memo[id(self)] = _rebuild(*self.__reduce__()[1])
@@ -565,9 +565,11 @@ class Tensor:
         return _ops.transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
 
-def _rebuild(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None) -> Tensor:
-    """A leaf of ``data`` (see ``Tensor.__reduce__``)."""
+def _rebuild(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None, kind: type = Tensor) -> Tensor:
+    """A leaf of ``data`` (see ``Tensor.__reduce__``), of the class that was copied (``nn.Parameter``)."""
     t = _wrap(data)
+    if kind is not Tensor:
+        t.__class__ = kind  # a subclass adds no slots
     t._requires_grad = requires_grad
     if grad is not None:
         t.grad = _wrap(grad)

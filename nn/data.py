@@ -13,7 +13,7 @@ import numpy as np
 
 
 def batches(X, y, batch_size: int = 32, shuffle: bool = True,
-            rng: np.random.Generator | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            rng: np.random.Generator | int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(X_batch, y_batch)`` pairs covering the data once (the last batch may be smaller).
 
     Examples
@@ -30,7 +30,7 @@ def batches(X, y, batch_size: int = 32, shuffle: bool = True,
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = np.arange(len(X))
     if shuffle:
-        order = (np.random.default_rng() if rng is None else rng).permutation(len(X))
+        order = np.random.default_rng(rng).permutation(len(X))
     return ((X[order[start:start + batch_size]], y[order[start:start + batch_size]])
             for start in range(0, len(X), batch_size))
 
@@ -41,9 +41,9 @@ def xor() -> tuple[np.ndarray, np.ndarray]:
     return X, np.array([0, 1, 1, 0])
 
 
-def moons(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None):
+def moons(n: int = 200, noise: float = 0.1, rng: np.random.Generator | int | None = None):
     """Two interleaving half circles (as scikit-learn's ``make_moons``), labels 0/1."""
-    rng = np.random.default_rng() if rng is None else rng
+    rng = np.random.default_rng(rng)
     n_out = n // 2
     n_in = n - n_out
     outer = np.linspace(0, np.pi, n_out)
@@ -58,12 +58,12 @@ def moons(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = No
     return X[order], y[order]
 
 
-def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng: np.random.Generator | None = None):
+def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng: np.random.Generator | int | None = None):
     """``classes`` interleaved spiral arms of ``n // classes`` points each (cs231n's dataset)."""
     if classes < 1 or n < classes:
         raise ValueError(f"spirals: needs at least one class and a point a class, "
                          f"got n={n}, classes={classes}")
-    rng = np.random.default_rng() if rng is None else rng
+    rng = np.random.default_rng(rng)
     per_class = n // classes
     radius = np.tile(np.linspace(0.0, 1.0, per_class), classes)
     label = np.repeat(np.arange(classes), per_class)
@@ -74,9 +74,9 @@ def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng: np.random.G
 
 
 def blobs(n: int = 300, centers: int = 3, features: int = 2, std: float = 1.0,
-          rng: np.random.Generator | None = None):
+          rng: np.random.Generator | int | None = None):
     """Gaussian clusters around ``centers`` random centres in ``[-10, 10]^features``."""
-    rng = np.random.default_rng() if rng is None else rng
+    rng = np.random.default_rng(rng)
     middles = rng.uniform(-10, 10, (centers, features))
     label = np.arange(n) % centers
     X = middles[label] + rng.standard_normal((n, features)) * std
@@ -97,14 +97,14 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return data.data / 16.0, data.target.astype(np.int64)
 
 
-def train_test_split(X, y, test_fraction: float = 0.25, rng: np.random.Generator | None = None):
+def train_test_split(X, y, test_fraction: float = 0.25, rng: np.random.Generator | int | None = None):
     """Shuffle and split into ``(X_train, y_train, X_test, y_test)``."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"train_test_split: X has {len(X)} rows but y has {len(y)}")
     if not 0 <= test_fraction <= 1:
         raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
-    rng = np.random.default_rng() if rng is None else rng
+    rng = np.random.default_rng(rng)
     order = rng.permutation(len(X))
     cut = len(X) - int(round(len(X) * test_fraction))
     return X[order[:cut]], y[order[:cut]], X[order[cut:]], y[order[cut:]]

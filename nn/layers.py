@@ -30,7 +30,7 @@ class Linear(Module):
         ``U(±1/sqrt(in_features))`` for weight and bias.
     bias_init : str or callable, optional
         Bias initialiser; by default PyTorch's rule with ``init="pytorch_default"``, else zeros.
-    rng : numpy.random.Generator, optional
+    rng : numpy.random.Generator or an int seed, optional
     dtype : numpy dtype (default float64)
 
     Examples
@@ -43,8 +43,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: str | Callable = "pytorch_default", bias_init: str | Callable | None = None,
-                 rng: np.random.Generator | None = None, dtype: Any = None) -> None:
-        rng = np.random.default_rng() if rng is None else rng
+                 rng: np.random.Generator | int | None = None, dtype: Any = None) -> None:
+        rng = np.random.default_rng(rng)
         dtype = np.float64 if dtype is None else dtype
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.asfortranarray(_init.get(init)((out_features, in_features), rng, dtype)))
@@ -163,11 +163,11 @@ class Dropout(Module):
     The identity in evaluation mode. The mask comes from ``rng`` (seeded for reproducibility).
     """
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = np.random.default_rng(rng)
 
     def forward(self, x):
         if not self.training or self.p == 0:
@@ -212,11 +212,11 @@ class MLP(Module):
 
     def __init__(self, sizes: Sequence[int], activation: str | Module = "relu",
                  output_activation: str | Module | None = None, init: str | Callable | None = None,
-                 dropout: float = 0.0, bias: bool = True, rng: np.random.Generator | None = None,
+                 dropout: float = 0.0, bias: bool = True, rng: np.random.Generator | int | None = None,
                  dtype: Any = None) -> None:
         if len(sizes) < 2:
             raise ValueError(f"an MLP needs at least an input and an output size, got {list(sizes)}")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = np.random.default_rng(rng)
         if init is None:
             relu_family = (activation in ("relu", "leaky_relu", "gelu")
                            or isinstance(activation, (ReLU, LeakyReLU, GELU)))

@@ -70,7 +70,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
 
 
 def _class_indices(logits, targets) -> np.ndarray:
-    targets = np.asarray(targets)
+    targets = np.array(targets)  # a copy: the rule reads them at backward(), the caller may refill theirs
     if logits.ndim != 2 or targets.shape != logits.shape[:1]:
         raise ValueError(
             f"cross_entropy: logits must be (N, classes) and targets (N,) class indices; got "
@@ -183,6 +183,8 @@ class _Loss(Module):
     function = staticmethod(mse_loss)
 
     def __init__(self, reduction: str = "mean") -> None:
+        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:  # torch's first is weight
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
     def forward(self, pred, target):

@@ -50,9 +50,10 @@ def _children(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     elif isinstance(value, dict):
         for key, item in value.items():
             for child in _children(item, f"{prefix}.{key}"):
-                if not isinstance(key, str):  # 1 and "1" would both be named "d.1"
+                if not isinstance(key, str) or "." in key:  # 1 and "1" would both be named "d.1",
+                    # {"a.b": p} and {"a": {"b": q}} both "d.a.b"
                     raise TypeError(f"the dict '{prefix}' holds a parameter or module under the key "
-                                    f"{key!r}: keys must be strings, which name them")
+                                    f"{key!r}: keys must be strings without dots, which name them")
                 yield child
 
 
@@ -123,6 +124,9 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (dropout active) on this module and its sub-modules."""
+        if not isinstance(mode, (bool, np.bool_)):  # a string would be true
+            raise ValueError(f"train() takes True or False, got {mode!r}")
+        mode = bool(mode)
         for module in self.modules():
             module.training = mode
         return self

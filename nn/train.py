@@ -77,7 +77,7 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
 
 def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epochs: int = 1, *,
         batch_size: int = 32, val_data: tuple | None = None, shuffle: bool = True,
-        rng: np.random.Generator | None = None, scheduler=None, threshold: float = 0.0,
+        rng: np.random.Generator | int | None = None, scheduler=None, threshold: float = 0.0,
         progress: bool = True, desc: str = "training") -> dict[str, list[float]]:
     """Train ``model`` on ``data = (X, y)``; return the history of loss and accuracy per epoch.
 
@@ -104,7 +104,7 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
     batches(X, y, batch_size, shuffle=False)  # its checks (lengths, batch size) now, before any epoch
-    rng = np.random.default_rng() if rng is None else rng
+    rng = np.random.default_rng(rng)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
     if val_data is not None:
         history.update(val_loss=[], val_accuracy=[])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -710,3 +713,44 @@ def test_fit_reports_validation_and_runs_the_schedule():
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(v) == 3 for v in history.values())
     assert opt.lr == pytest.approx(0.1 * 0.5 ** 3)
+
+
+# ------------------------------------------------------------ found by a review against torch
+@pytest.mark.parametrize("copier", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
+def test_a_copied_model_keeps_its_parameters(copier):
+    model = nn.MLP([2, 3, 1], rng=np.random.default_rng(0))
+    twin = copier(model)
+    assert [type(p) for p in twin.parameters()] == [nn.Parameter] * len(model.parameters())
+    for (name, a), (name2, b) in zip(model.state_dict().items(), twin.state_dict().items(), strict=True):
+        assert name == name2
+        np.testing.assert_array_equal(a, b)
+    assert twin.parameters()[0] is not model.parameters()[0]
+
+
+def test_cross_entropy_reads_the_targets_it_was_given():
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])
+    z = ad.tensor(logits, requires_grad=True)
+    labels = np.array([0, 1])
+    loss = nn.cross_entropy(z, labels)
+    labels[:] = [2, 2]  # refilled before backward()
+    loss.backward()
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(z.grad.numpy(), (p - np.eye(3)[[0, 1]]) / 2, rtol=1e-14)
+
+
+def test_dict_keys_with_dots_would_name_two_parameters_alike():
+    class M(nn.Module):
+        def __init__(self):
+            self.d = {"a.b": nn.Parameter([1.0]), "a": {"b": nn.Parameter([2.0])}}
+
+    with pytest.raises(TypeError, match="without dots"):
+        M().parameters()
+
+
+def test_constructor_and_train_arguments_are_checked():
+    with pytest.raises(ValueError, match="reduction must be"):
+        nn.CrossEntropyLoss(np.ones(3))  # PyTorch's first argument is a weight
+    with pytest.raises(ValueError, match="True or False"):
+        nn.MLP([2, 3, 1]).train("no")
+    a, b = nn.Linear(3, 2, rng=7), nn.Linear(3, 2, rng=np.random.default_rng(7))  # a seed, as a Generator
+    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())

@@ -37,7 +37,10 @@ _mode = grad_mode._state
 
 
 def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+    if isinstance(x, Tensor):
+        return x
+    array = np.asarray(x)
+    return _wrap(array, array)  # the caller's array: read-only while saved (views of it are made)
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -827,7 +830,9 @@ def _index_arrays(index, shape: tuple):
         index = (index,)
     parts, unwrapped, masked = [], [], False
     for part in index:
-        if isinstance(part, Tensor):
+        if isinstance(part, (Tensor, np.ndarray)) and part.ndim:  # copied: the rules read it at
+            part = np.array(part._data if isinstance(part, Tensor) else part)  # backward()
+        elif isinstance(part, Tensor):
             part = part._data
         elif isinstance(part, list):
             part = np.asarray(part)
@@ -1154,6 +1159,10 @@ _VALUE_FUNCTIONS = {
 }
 
 
+# functions that write into their first argument
+_WRITE_FIRST = {np.copyto, np.put, np.putmask, np.place, np.fill_diagonal}
+
+
 def _unwrap(args):
     """Replace tensors (also inside lists and tuples) by their arrays; report if any records
     (or carries a forward-mode tangent, which a function without a rule would drop)."""
@@ -1197,6 +1206,8 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
             "autodiff; build it from the ops that have one, define it with @ad.op, or apply it to "
             "t.detach() if no gradient should flow"
         )
+    if method == "at" and isinstance(inputs[0], Tensor):  # writes into its first operand
+        inputs[0]._check_inplace(f"{ufunc.__name__}.at", inputs[2] if len(inputs) > 2 else None)
     result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values, strict=True)))
     if "out" in kwargs:  # numpy's rule: the arrays written into, themselves (arr += t keeps arr)
         return result
@@ -1229,6 +1240,8 @@ def _array_function(func, args, kwargs):
                 )
             kwargs = {k: v for k, v in kwargs.items() if k not in extra}
         return fn(*args, **kwargs)
+    if func in _WRITE_FIRST and args and isinstance(args[0], Tensor):  # checked as t[...] = v is
+        args[0]._check_inplace(func.__name__, args[1] if len(args) > 1 else None)
     values, needs_grad = _unwrap(args)
     kw_values, kw_grad = _unwrap(list(kwargs.values()))
     if (needs_grad or kw_grad) and _mode.enabled and func not in _VALUE_FUNCTIONS:

@@ -71,15 +71,24 @@ class _Lock:
             exposed.append(array)
 
     def freeze(self) -> None:
-        """The first pending node saved the values: the user's arrays become read-only."""
+        """The first pending node saved the values: the user's arrays become read-only.
+
+        An array may be under several locks (given to two tensors, or to an op and a
+        tensor): ``_FROZEN`` counts the locks that froze each, and the last to thaw it
+        makes it writable again.
+        """
         exposed = self.exposed
-        if len(exposed) == 1:  # the usual case, quickly
-            a = exposed[0]
-            frozen = [a] if a.flags.writeable else []
-        else:
-            frozen = [a for a in exposed if a.flags.writeable]
-        for a in frozen:
-            a.flags.writeable = False
+        frozen = []
+        for a in exposed:
+            entry = _FROZEN.get(id(a))
+            if entry is not None:
+                entry[1] += 1
+            elif a.flags.writeable:
+                a.flags.writeable = False
+                _FROZEN[id(a)] = [a, 1]
+            else:  # read-only of itself (a broadcast view, the caller's choice)
+                continue
+            frozen.append(a)
         self.exposed = (exposed, frozen)
 
     def thaw(self) -> None:
@@ -90,12 +99,21 @@ class _Lock:
         waits in ``_WAITING`` until then.
         """
         self.exposed, frozen = self.exposed
-        if len(frozen) == 1 and not _WAITING and frozen[0].base is None:  # the usual case, quickly
-            frozen[0].flags.writeable = True
-            return
-        for a in sorted(frozen, key=lambda a: a.base is not None) + _WAITING:  # a view after its base
-            if a.base is None or a.base.flags.writeable:
-                a.flags.writeable = True
+        free = []
+        for a in frozen:
+            entry = _FROZEN[id(a)]
+            entry[1] -= 1
+            if not entry[1]:
+                del _FROZEN[id(a)]
+                free.append(a)
+        for a in sorted(free, key=lambda a: a.base is not None) + _WAITING:  # a view after its base
+            base = a.base
+            # a base that is no array (torch's memory, a buffer): numpy checks it when asked
+            if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
+                try:
+                    a.flags.writeable = True
+                except ValueError:  # its memory is read-only of itself
+                    pass
                 if _WAITING and any(w is a for w in _WAITING):
                     _WAITING[:] = [w for w in _WAITING if w is not a]
             elif not any(w is a for w in _WAITING):
@@ -103,6 +121,8 @@ class _Lock:
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
+# Arrays made read-only by locks, by id: [the array, how many locks froze it] (see _Lock.freeze)
+_FROZEN: dict[int, list] = {}
 _BLOCK_BYTES = 1 << 19  # Tensor.add_ works in blocks of this size: a fraction of a core's L2 cache
 
 
@@ -211,14 +231,19 @@ class Tensor:
         """The values as a numpy array, sharing memory (read-only while a pending backward needs them)."""
         lock = self._lock
         if lock is None and not (self._rules and self._locks is _OUT):  # the usual first call, quickly
-            lock = self._lock = _new(_Lock)
-            lock.count, lock.op, lock.exposed = 0, "", [self._data]
+            self._lock = _exposing(self._data)
             return self._data
         lock = self._shared_lock()
-        if lock.count:
+        if lock.count:  # a read-only view, handed out as frozen by the lock: writable once it thaws
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
             view._saved_by = lock.op
+            _FROZEN[id(view)] = [view, 1]
+            if type(lock.exposed) is tuple:
+                lock.exposed[0].append(view)
+                lock.exposed[1].append(view)
+            else:
+                lock.exposed = ([*(lock.exposed or ()), view], [view])
             return view
         lock.expose(self._data)
         return self._data
@@ -232,14 +257,15 @@ class Tensor:
     def data(self, value: Any) -> None:
         self._check_writable("replace .data of")
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if not isinstance(value, Tensor) and _foreign(array):
+            array = array.copy()  # it could not be locked: once read-only, it would stay so
         if self.requires_grad and not _is_float(array.dtype):
             raise TypeError(f"cannot set .data of a tensor that requires grad to dtype {array.dtype}")
         self._data = array
         if isinstance(value, Tensor):  # one memory, one lock: as a view's
             self._lock = value._shared_lock()
         else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
-            lock = self._lock = _new(_Lock)
-            lock.count, lock.op, lock.exposed = 0, "", [array]
+            self._lock = _exposing(array)
 
     @property
     def shape(self) -> tuple:
@@ -613,17 +639,31 @@ _new = object.__new__
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # which operands need a gradient
 
 
-def _wrap(data: np.ndarray, base: Tensor | None = None) -> Tensor:
+def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     """A tensor of ``data`` (not copied), outside any graph: every tensor an op makes.
 
-    ``base``: a tensor whose memory ``data`` may share; the two then share one lock.
+    ``base``: what a view op was given, whose memory ``data`` may share: a tensor (the two
+    then share one lock), or the caller's numpy array (read-only while the tensor is saved,
+    as an array a tensor handed out).
     """
     t = _new(Tensor)
     t._data = data
     t.grad = t._rules = t._hooks = t._tangent = t._pending = None
-    t._lock = None if base is None else base._shared_lock()
+    t._lock = None
+    if base is not None:
+        if isinstance(base, Tensor):
+            t._lock = base._shared_lock()
+        elif isinstance(base, np.ndarray) and np.may_share_memory(data, base):
+            t._lock = _exposing(base)
     t._requires_grad = False
     return t
+
+
+def _exposing(array: np.ndarray) -> _Lock:
+    """A new lock of memory the user holds as ``array`` (see ``_Lock.expose``)."""
+    lock = _new(_Lock)
+    lock.count, lock.op, lock.exposed = 0, "", [array]
+    return lock
 
 
 def _hold(t: Tensor, name: str) -> _Lock:
@@ -694,6 +734,14 @@ _COPY_BYTES = 1 << 16
 _ARRAY_LOCKS: dict[int, _Lock] = {}
 
 
+def _foreign(a: np.ndarray) -> bool:
+    """Whether ``a``'s memory belongs to no numpy array (torch's, a buffer's): numpy cannot
+    make such an array writable again once read-only, so it is copied rather than locked."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a.base is not None
+
+
 def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, tuple]:
     """``operands`` and ``vals`` with copies of the small numpy arrays among the operands that
     the rules read (see ``saves`` and _COPY_BYTES)."""
@@ -701,7 +749,7 @@ def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, t
         return operands, vals
     operands, vals = list(operands), list(vals)
     for i, a in enumerate(operands):
-        if (a is vals[i] and isinstance(a, np.ndarray) and a.nbytes <= _COPY_BYTES
+        if (a is vals[i] and isinstance(a, np.ndarray) and (a.nbytes <= _COPY_BYTES or _foreign(a))
                 and (type(saves) is not tuple or i in saves)):
             operands[i] = vals[i] = a.copy()
     return tuple(operands), tuple(vals)
@@ -725,7 +773,7 @@ def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
     (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
     lock = _ARRAY_LOCKS.get(id(a))
     if lock is None:
-        if not a.flags.writeable:
+        if not a.flags.writeable and id(a) not in _FROZEN:
             return None
         lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
         lock.count, lock.exposed = 0, [a]
@@ -1035,7 +1083,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     t._locks = _locks(t, opname, (x,), _FIRST, saves)
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x,), (val,), rules, _FIRST
             else:
-                t = _wrap(out, x if view and isinstance(x, Tensor) else None)
+                t = _wrap(out, x if view else None)
             if not usual and (extra := _mode.extra):
                 if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
                     _push_tangent(opname, t, (x,), (val,), result, jvp_index, batched, extra)
@@ -1093,7 +1141,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     t._locks = _locks(t, opname, (x, y), needs, saves)
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x, y), (vx, vy), rules, needs
             else:
-                t = _wrap(out, base)
+                t = _wrap(out, x if view else None)
             if not usual and (extra := _mode.extra):
                 if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
                     _push_tangent(opname, t, (x, y), (vx, vy), result, jvp_index, batched, extra)
@@ -1122,7 +1170,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
-                t = _wrap(out, x if view and isinstance(x, Tensor) else None)
+                t = _wrap(out, x if view else None)
             if not usual and _mode.extra:
                 _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, args, kwargs)
             return t
@@ -1166,7 +1214,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     operands, vals = _capture(operands, vals, saves)  # small arrays the rules read
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
-                t = _wrap(out, base)
+                t = _wrap(out, operands[0] if view and operands else None)
             if not usual and _mode.extra:
                 _after_op(opname, t, operands, vals, result, jvp_index, batched, wrapper, args[k:], kwargs)
             return t

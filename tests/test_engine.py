@@ -1076,3 +1076,78 @@ def test_copy_writes_values_in_place_as_pytorchs_copy_():
     with pytest.raises(RuntimeError, match="saved by op"), ad.no_grad():
         p.copy_(np.ones(2))
     loss.backward()
+
+
+# ------------------------------------------ saved values: found by a review of the locks
+def test_an_array_taken_while_its_tensor_is_saved_is_writable_after_backward():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = ad.tensor([1.0, 1.0, 1.0])
+    loss = (x * w).sum()
+    taken = w.data  # read-only now: multiply reads w for x's gradient
+    with pytest.raises(RuntimeError, match="pending backward"):
+        taken[0] = 5.0
+    loss.backward()
+    taken -= 0.5
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.5, 0.5])
+
+
+def test_one_array_under_two_tensors_stays_read_only_until_both_are_done():
+    arr = np.ones(3)
+    t, u = ad.tensor([0.0, 0.0, 0.0]), ad.tensor([0.0, 0.0, 0.0])
+    t.data, u.data = arr, arr
+    x1, x2 = ad.tensor([1.0, 2.0, 3.0], requires_grad=True), ad.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    y1, y2 = (x1 * t).sum(), (x2 * u).sum()
+    y1.backward()
+    with pytest.raises(ValueError, match="read-only"):  # y2 still needs the values
+        arr[0] = 100.0
+    y2.backward()
+    np.testing.assert_array_equal(x2.grad.numpy(), [1.0, 1.0, 1.0])
+    arr[0] = 100.0  # writable once nothing pending needs it
+
+
+def test_an_array_of_foreign_memory_is_copied_not_locked_for_good():
+    torch = pytest.importorskip("torch")
+    w = ad.tensor([0.0, 0.0, 0.0], requires_grad=True)
+    w.data = torch.ones(3, dtype=torch.float64).numpy()  # numpy cannot make it writable again
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * w).sum().backward()
+    with ad.no_grad():
+        w.add_(x.grad, alpha=-0.5)  # an optimiser's update: w was read-only for good before
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("view", [lambda X: ad.squeeze(X), lambda X: ad.reshape(X, (3,)),
+                                  lambda X: ad.transpose(X)[0], lambda X: ad.flatten(X)])
+def test_a_view_op_on_a_numpy_array_protects_the_array_while_saved(view):
+    X = np.ones((3, 1))
+    w = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = (w * view(X)).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        X[0, 0] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0, 1.0])
+    X[0, 0] = 100.0
+
+
+def test_an_index_array_changed_before_backward_changes_nothing():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    idx = np.array([0, 1])
+    y = x[idx] * ad.tensor([1.0, 10.0])
+    idx[0] = 2
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 10.0, 0.0])
+
+
+def test_numpy_functions_that_write_into_a_tensor_are_checked_as_assignment():
+    w = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place copyto"):
+        np.copyto(w, 5.0)
+    x = ad.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    c = ad.tensor([1.0, 2.0, 3.0])
+    loss = (x * c).sum()
+    with ad.no_grad():
+        for write in (lambda: np.copyto(c, 5.0), lambda: np.put(c, [0], 9.0), lambda: np.add.at(c, [0], 1.0)):
+            with pytest.raises(RuntimeError, match="pending backward"):
+                write()
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])

@@ -530,7 +530,7 @@ def minimum(x, y):
     )
 
 
-@op(saves="inputs", symmetric=True)
+@op(saves=(0,), symmetric=True)  # the rules read the condition alone
 def where(condition, x, y):
     """Choose ``x`` where ``condition`` holds, else ``y`` (numpy's three-argument ``where``)."""
     return np.where(condition, x, y), (

@@ -1151,3 +1151,17 @@ def test_numpy_functions_that_write_into_a_tensor_are_checked_as_assignment():
                 write()
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_where_keeps_only_its_condition():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = ad.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    cond = np.array([True, False, True])
+    y = ad.where(cond, x, z)
+    with ad.no_grad():
+        x += 1.0  # nothing pending reads x or z: PyTorch allows it too
+        z += 1.0
+    cond[0] = False  # the condition it read is its own copy
+    (y * ad.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 2.0, 0.0])

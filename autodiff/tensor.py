@@ -399,13 +399,14 @@ class Tensor:
         if lock.count:
             raise RuntimeError(
                 f"cannot {what} a tensor whose values are saved by op '{lock.op}' for a pending "
-                "backward(); call backward() first, or compute out of place (y = x + 1)"
+                "backward(); call backward() first, drop the graph that needs them (del its output, "
+                "or a .grad made with create_graph=True), or compute out of place (y = x + 1)"
             )
 
     def _check_inplace(self, name: str, other) -> None:
         if _mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             raise RuntimeError(
-                f"in-place {name} on a tensor that requires grad while recording; write "
+                f"in-place {name} involving a tensor that requires grad while recording; write "
                 "x = x op y instead, or update parameters inside `with ad.no_grad():`"
             )
         if (self._tangent is not None or isinstance(other, Tensor)) and (

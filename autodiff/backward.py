@@ -323,14 +323,16 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
         parked = _park(roots) if _running else None
         _running += 1
         previous = _mode.enabled
+        # a recorded sweep under no_grad records (as PyTorch's): a forward sweep paused there runs too
+        resumed = grad_mode._switch(True) if create else None
         ready: list = []
         try:
-            return _run(roots, seeds, targets, retain, create, ready, all_used, hooks)
+            return _run(roots, seeds, targets, retain, create, ready, all_used, hooks, parked)
         except BaseException:
             _park(list(roots) + [t for t, _ in ready])
             raise
         finally:
-            _mode.enabled = previous
+            grad_mode._restore(previous, resumed)
             _running -= 1
             if parked:
                 for t, count in parked.items():
@@ -338,8 +340,10 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
 
 
 def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
-         retain: bool, create: bool, ready: list, all_used: bool = False, hooks: bool = True) -> dict | None:
-    """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is complete."""
+         retain: bool, create: bool, ready: list, all_used: bool = False, hooks: bool = True,
+         outer: dict | None = None) -> dict | None:
+    """The two passes of :func:`_sweep`; ``ready`` holds (tensor, adjoint) pairs whose adjoint is
+    complete. ``outer``: the counts of an enclosing sweep (see _park), whose nodes are kept."""
     skip = None  # nodes run towards some of their operands only: see _count_towards
     if targets is None:
         _count(roots)
@@ -413,6 +417,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 needs = skip[t]
                 if not needs:  # a target that nothing wanted lies behind: not run, nor freed
                     continue
+            if not rules:  # freed since the first pass (by a sweep a hook ran)
+                raise _freed_error(t)
             for i in needs:
                 parent = inputs[i]
                 rule = rules[i]
@@ -471,7 +477,9 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         _store_grad(parent, gi, tensors, before is not None and gi is not before)
                 else:
                     push_ready((parent, gi))
-            if not retain:  # release the node: dropping its locks unlocks them (see _Locks)
+            # release the node (dropping its locks unlocks them, see _Locks), unless an
+            # enclosing sweep (this one runs in its hook or rule) still has it to run
+            if not retain and (outer is None or outer.get(t) is None):
                 t._inputs = t._vals = t._rules = t._locks = ()
     except BaseException:
         ready.append((t, None))  # the failed node's tensor: the counts left are reached from it
@@ -541,12 +549,16 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
     (Tensor(6.),)
     """
     if isinstance(outputs, Tensor):
-        one = grad_outputs[0] if type(grad_outputs) in (list, tuple) and len(grad_outputs) == 1 else None
-        if isinstance(one, (Tensor, np.ndarray)) and one.shape == outputs.shape:
-            grad_outputs = one  # a list of one seed per output, as PyTorch takes it
+        if type(grad_outputs) in (list, tuple) and len(grad_outputs) == 1:
+            one = grad_outputs[0]
+            if one is None or (one.shape if isinstance(one, (Tensor, np.ndarray)) else np.shape(one)) \
+                    == outputs.shape:
+                grad_outputs = one  # a list of one seed per output, as PyTorch takes it
         outputs, grad_outputs = (outputs,), (grad_outputs,)
     else:
         outputs = tuple(outputs)
+        if isinstance(grad_outputs, Tensor):  # one seed for one output, as PyTorch takes it
+            grad_outputs = (grad_outputs,)
         grad_outputs = (None,) * len(outputs) if grad_outputs is None else tuple(grad_outputs)
         if len(grad_outputs) != len(outputs):
             raise ValueError(f"{len(grad_outputs)} seed gradients for {len(outputs)} outputs")

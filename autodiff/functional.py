@@ -81,6 +81,12 @@ class _Differentiating:
         _mode.enabled = self.prev
 
 
+def _carries(t: Any) -> bool:
+    """Whether ``t`` carries the running forward sweep's tangent."""
+    token = _mode.forward
+    return bool(token) and isinstance(t, Tensor) and t._tangent is not None and t._tangent[0] == token
+
+
 def _live(t: Any) -> bool:
     """Whether ``t`` depends on a variable of an enclosing transform (records, or carries its tangent)."""
     if not isinstance(t, Tensor):
@@ -221,7 +227,7 @@ def _zeros_for(x: Tensor, batch: tuple = ()) -> Tensor:
 def _value(first: _Input, out: Tensor, create: bool) -> Any:
     """A scalar function's value: a Tensor where results are Tensors, else a Python number (or array);
     detached unless this transform's results are differentiable (it hangs on the internal leaf)."""
-    if create or _live(out):
+    if create or _carries(out):
         return out
     if first.kind == "tensor":
         return out.detach()
@@ -252,7 +258,8 @@ def _returned_tensor(out: Any, name: str) -> Tensor:
 
 
 def _scalar(out: Any, name: str) -> Tensor:
-    out = _returned_tensor(out, name) if isinstance(out, (np.ndarray, np.number, numbers.Real)) else out
+    if not isinstance(out, Tensor) and isinstance(out, (np.ndarray, np.number, numbers.Real)):
+        out = _returned_tensor(out, name)
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError(
             f"{name} needs f to return a one-element tensor, it returned {type(out).__name__} of shape "
@@ -383,7 +390,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tuple(x.give(_zeros_for(t) if g is None else g)
                      for x, t, g in zip(inputs, xs, grads, strict=True))
 
-    value = out if create or _live(out) else out.detach()  # else it hangs on the internal leaves
+    value = out if create or _carries(out) else out.detach()  # else it hangs on the internal leaves
     return (inputs[0].give(value) if inputs else value), pullback
 
 
@@ -404,7 +411,8 @@ class _ForwardSweep:
 
     def __exit__(self, *exc) -> None:
         _mode.forward = 0
-        _mode.paused = self.paused  # not this sweep's, if f switched no_grad on and left it
+        if _mode.paused != self.paused:  # this sweep's: f switched no_grad on and left it
+            _mode.paused = self.paused
 
 
 def _tangent(out: Tensor, token: int, batch: tuple = ()) -> np.ndarray:

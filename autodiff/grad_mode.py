@@ -35,13 +35,13 @@ class _State(threading.local):
         # NOTE: every read of an attribute here is a thread-local lookup (~0.1 µs); switching
         # recording on or off (each no_grad block, each backward) reads one
         _set(self, name, value)
-        if name == "enabled":
-            usual = value and not self.extra
+        if name == "enabled":  # a paused forward sweep keeps the thread unusual: _switch resumes it
+            usual = value and not self.extra and not self.paused
         else:
             checks = bool(self.anomaly or self.trace)
             _set(self, "checks", checks)
             _set(self, "extra", -1 if checks else self.forward)
-            usual = self.enabled and not self.extra
+            usual = self.enabled and not self.extra and not self.paused
         if usual:  # enabled and nothing extra: listed in _unusual otherwise
             if _unusual:
                 _unusual.discard(threading.get_ident())
@@ -53,7 +53,7 @@ _state = _State()
 
 
 def _switch(mode: bool) -> tuple | None:
-    """Turn recording on or off; returns the forward-mode state to give back, if changed.
+    """Turn recording on or off; returns the forward-mode state before and after, if changed.
 
     Forward mode stops under ``no_grad`` too (the running sweep's token is paused, and
     resumed by ``enable_grad``), as reverse mode does: a derivative must not depend on which
@@ -63,17 +63,22 @@ def _switch(mode: bool) -> tuple | None:
     if _unusual:  # a forward sweep runs only in a thread out of the usual mode
         forward, paused = _state.forward, _state.paused
         if forward and not mode:
-            saved, _state.paused, _state.forward = (forward, paused), forward, 0
+            saved = (forward, paused), (0, forward)
         elif paused and mode and not forward:
-            saved, _state.forward, _state.paused = (forward, paused), paused, 0
+            saved = (forward, paused), (paused, 0)
+        if saved is not None:
+            _state.paused = saved[1][1]  # first: the thread stays unusual while paused
+            _state.forward = saved[1][0]
     _state.enabled = mode
     return saved
 
 
 def _restore(enabled: bool, saved: tuple | None) -> None:
+    """Undo :func:`_switch`: the forward state only if it is as the switch left it (a sweep
+    that ended meanwhile is not brought back)."""
     _state.enabled = enabled
-    if saved is not None:
-        _state.forward, _state.paused = saved
+    if saved is not None and (_state.forward, _state.paused) == saved[1]:
+        _state.paused, _state.forward = saved[0][1], saved[0][0]
 
 
 def is_grad_enabled() -> bool:
@@ -143,7 +148,7 @@ class set_grad_enabled:
 
     def __enter__(self) -> None:
         saved = _switch(self.mode)  # again: the object may have been made before (PyTorch's too)
-        if saved is not None:
+        if saved is not None:  # else made just now (or what it undoes no longer holds: see _restore)
             self.saved = saved
 
     def __exit__(self, *exc) -> None:

@@ -1165,3 +1165,37 @@ def test_where_keeps_only_its_condition():
     (y * ad.tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 3.0])
     np.testing.assert_array_equal(z.grad.numpy(), [0.0, 2.0, 0.0])
+
+
+def test_a_sweep_in_a_hook_keeps_the_nodes_the_enclosing_sweep_has_still_to_run():
+    x = ad.tensor([0.5, -1.2], requires_grad=True)
+    a = ad.sin(x)
+    b = a * a
+    inner = []
+
+    def hook(g):
+        if not inner:  # not again in the sweep it starts
+            inner.append(None)
+            with ad.enable_grad():
+                inner[0] = ad.gradients(b.sum(), x)[0]  # no retain_graph
+        return None
+
+    b.register_hook(hook)
+    (b * 3).sum().backward()
+    want = 2 * np.sin(x.numpy()) * np.cos(x.numpy())
+    np.testing.assert_allclose(inner[0].numpy(), want, rtol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * want, rtol=1e-15)
+    assert not x._pending and not a._pending
+    x.grad = None
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("form", ["list of one", "one tensor for a list", "nested list"])
+def test_gradients_takes_pytorchs_forms_of_one_seed(form):
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    v = ad.tensor([1.0, 0.5])
+    outputs, seeds = {"list of one": (h, [v]), "one tensor for a list": ([h], v),
+                      "nested list": (h, [[1.0, 0.5]])}[form]
+    np.testing.assert_array_equal(ad.gradients(outputs, x, grad_outputs=seeds)[0].numpy(), [3.0, 1.5])

@@ -703,3 +703,66 @@ def test_a_no_grad_left_on_inside_f_ends_with_its_forward_sweep():
     value, tangent = ad.jvp(lambda x: x * 3, (np.ones(2),), (np.ones(2),))
     assert type(value) is np.ndarray
     np.testing.assert_array_equal(tangent, [3.0, 3.0])
+
+
+def test_enable_grad_under_no_grad_resumes_forward_mode_inside_a_reverse_transform():
+    x0 = np.array([0.5, -1.2, 2.0])
+
+    def f(x):
+        box = []
+
+        def inner(z):
+            with ad.enable_grad():
+                box.append(x * x)  # recorded, and carries the forward sweep's tangent
+            return (z * box[0]).sum()
+
+        with ad.no_grad():
+            ad.grad(inner)(1.0)  # the transform turns recording on by itself
+        return box[0]
+
+    np.testing.assert_allclose(ad.jvp(f, (x0,), (np.ones(3),))[1], 2 * x0, rtol=1e-15)
+    np.testing.assert_allclose(ad.jacobian(f, mode="rev")(x0), np.diag(2 * x0), rtol=1e-15)
+
+
+def test_a_recorded_sweep_under_no_grad_is_differentiated_in_both_modes():
+    x0, w0 = np.array([0.5, -1.2, 2.0]), np.array([1.0, 2.0, 3.0])
+
+    def f(x):
+        w = ad.tensor(w0, requires_grad=True)
+        y = (w * x * x).sum()
+        with ad.no_grad():
+            (g,) = ad.gradients(y, w, create_graph=True)  # x * x, recorded (PyTorch too)
+        return g
+
+    for mode in ("fwd", "rev"):
+        np.testing.assert_allclose(ad.jacobian(f, mode=mode)(x0), np.diag(2 * x0), rtol=1e-15)
+
+
+def test_a_transforms_value_under_no_grad_is_a_constant_in_both_modes():
+    x0 = np.array([0.5, -1.2, 2.0])
+
+    def f(x):
+        with ad.no_grad():
+            out, _ = ad.vjp(lambda z: z * x, np.ones(3))
+        return out
+
+    for mode in ("fwd", "rev"):
+        np.testing.assert_array_equal(ad.jacobian(f, mode=mode)(x0), np.zeros((3, 3)))
+
+
+def test_a_set_grad_enabled_object_used_again_does_not_bring_back_a_finished_sweep():
+    frozen = ad.set_grad_enabled(False)
+    ad.set_grad_enabled(True)
+
+    def f(x):
+        with frozen:
+            c = x * 3  # a constant
+        return c + x
+
+    x0 = np.array([0.5, -1.2, 2.0])
+    np.testing.assert_array_equal(ad.jvp(f, (x0,), (np.ones(3),))[1], np.ones(3))
+    with frozen:
+        pass
+    value, tangent = ad.jvp(lambda x: x * 3, (x0,), (np.ones(3),))
+    assert type(value) is np.ndarray and type(tangent) is np.ndarray
+    assert ad.is_grad_enabled()

@@ -154,6 +154,8 @@ def _activation(spec: str | Module | Callable | None) -> Module | Callable:
         if spec not in ACTIVATIONS:
             raise ValueError(f"unknown activation {spec!r}; choose one of {sorted(ACTIVATIONS)}")
         return ACTIVATIONS[spec]()
+    if isinstance(spec, type) and issubclass(spec, Module):  # the class (torchvision's convention)
+        return spec()
     return spec
 
 
@@ -190,8 +192,9 @@ class MLP(Module):
     ----------
     sizes : sequence of int
         Widths from input to output, e.g. ``[2, 16, 16, 1]``.
-    activation : str or module
-        Between layers: "relu" (default), "tanh", "sigmoid", "gelu", "softplus", "leaky_relu".
+    activation : str, module or module class
+        Between layers: "relu" (default), "tanh", "sigmoid", "gelu", "softplus", "leaky_relu"
+        (or ``nn.Tanh()``, ``nn.Tanh``, any callable).
     output_activation : str or module, optional
         After the last layer (none by default: the network outputs logits or values).
     init : str or callable, optional
@@ -218,8 +221,9 @@ class MLP(Module):
             raise ValueError(f"an MLP needs at least an input and an output size, got {list(sizes)}")
         rng = np.random.default_rng(rng)
         if init is None:
-            relu_family = (activation in ("relu", "leaky_relu", "gelu")
-                           or isinstance(activation, (ReLU, LeakyReLU, GELU)))
+            family = (ReLU, LeakyReLU, GELU)
+            relu_family = (activation in ("relu", "leaky_relu", "gelu") or isinstance(activation, family)
+                           or isinstance(activation, type) and issubclass(activation, family))
             init = "he_uniform" if relu_family else "xavier_uniform"
         self.sizes = list(sizes)
         self.layers = []

@@ -754,3 +754,11 @@ def test_constructor_and_train_arguments_are_checked():
         nn.MLP([2, 3, 1]).train("no")
     a, b = nn.Linear(3, 2, rng=7), nn.Linear(3, 2, rng=np.random.default_rng(7))  # a seed, as a Generator
     np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+
+
+def test_an_activation_given_as_a_class_is_made_as_its_name_would_be():
+    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    x = np.linspace(-1, 1, 8).reshape(4, 2)
+    for cls, name in [(nn.Tanh, "tanh"), (nn.ReLU, "relu")]:
+        a, b = nn.MLP([2, 5, 1], activation=cls, rng=rng()), nn.MLP([2, 5, 1], activation=name, rng=rng())
+        np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())  # same layers, same initialiser

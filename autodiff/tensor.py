@@ -86,6 +86,9 @@ class _Lock:
             elif a.flags.writeable:
                 a.flags.writeable = False
                 _FROZEN[id(a)] = [a, 1]
+            elif _WAITING and any(w is a for w in _WAITING):  # frozen still, its base not yet thawed
+                _WAITING[:] = [w for w in _WAITING if w is not a]
+                _FROZEN[id(a)] = [a, 1]
             else:  # read-only of itself (a broadcast view, the caller's choice)
                 continue
             frozen.append(a)
@@ -116,7 +119,7 @@ class _Lock:
                     pass
                 if _WAITING and any(w is a for w in _WAITING):
                     _WAITING[:] = [w for w in _WAITING if w is not a]
-            elif not any(w is a for w in _WAITING):
+            elif id(base) in _FROZEN and not any(w is a for w in _WAITING):  # else read-only of itself
                 _WAITING.append(a)
 
 
@@ -135,12 +138,17 @@ class _SavedArray(np.ndarray):
 
     def __array_finalize__(self, obj) -> None:
         self._saved_by = getattr(obj, "_saved_by", "an op")
+        # the tensor's lock (its pending nodes, now and later), for views of its memory only
+        lock = getattr(obj, "_lock", None)
+        self._lock = lock if lock is not None and np.may_share_memory(self, obj) else None
 
     def _guard(method):
         def guarded(self, *args, **kwargs):
-            if not self.flags.writeable:
+            lock = self._lock
+            if not self.flags.writeable or lock is not None and lock.count:
                 raise RuntimeError(
-                    f"cannot write to this array: it holds values saved by op '{self._saved_by}' for a "
+                    f"cannot write to this array: it holds values saved by op "
+                    f"'{self._saved_by if lock is None else lock.op}' for a "
                     "pending backward(), and changing them would make the gradient wrong. Call "
                     "backward() first, drop the graph (del the output), or work on a copy (t.data.copy())."
                 )
@@ -234,16 +242,17 @@ class Tensor:
             self._lock = _exposing(self._data)
             return self._data
         lock = self._shared_lock()
-        if lock.count:  # a read-only view, handed out as frozen by the lock: writable once it thaws
+        if lock.count:  # a read-only view, writable once the pending nodes are done; later its
+            # guard checks the lock (it is not kept among the exposed arrays: one per call)
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
-            view._saved_by = lock.op
+            view._saved_by, view._lock = lock.op, lock
             _FROZEN[id(view)] = [view, 1]
-            if type(lock.exposed) is tuple:
-                lock.exposed[0].append(view)
-                lock.exposed[1].append(view)
+            exposed = lock.exposed
+            if type(exposed) is tuple:
+                exposed[1].append(view)
             else:
-                lock.exposed = ([*(lock.exposed or ()), view], [view])
+                lock.exposed = (exposed, [view])
             return view
         lock.expose(self._data)
         return self._data
@@ -655,7 +664,10 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
         if isinstance(base, Tensor):
             t._lock = base._shared_lock()
         elif isinstance(base, np.ndarray) and np.may_share_memory(data, base):
-            t._lock = _exposing(base)
+            if _foreign(base):  # it could not be locked (see _foreign)
+                t._data = data.copy()
+            else:
+                t._lock = _exposing(base)
     t._requires_grad = False
     return t
 

@@ -789,7 +789,8 @@ def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
         if not a.flags.writeable and id(a) not in _FROZEN:
             return None
         lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
-        lock.count, lock.exposed = 0, [a]
+        # a view's base too: the caller may write into the array the view was taken from
+        lock.count, lock.exposed = 0, [a] if not isinstance(a.base, np.ndarray) else [a, a.base]
     lock.count += 1
     lock.op = name
     if lock.count == 1:

@@ -1259,3 +1259,14 @@ def test_foreign_memory_given_to_a_view_op_is_copied():
     loss.backward()
     np.testing.assert_array_equal(w.grad.numpy(), np.ones(12))
     assert X.flags.writeable
+
+
+def test_a_large_view_given_to_an_op_locks_the_array_it_was_taken_from():
+    A = np.arange(1.0, 20001.0)
+    p = ad.tensor(np.ones(10000), requires_grad=True)
+    loss = (A[:10000] * p).sum()  # 80 kB: above the size copied
+    with pytest.raises(ValueError, match="read-only"):
+        A[0] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.arange(1.0, 10001.0))
+    A[0] = 100.0

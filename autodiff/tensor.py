@@ -247,13 +247,7 @@ class Tensor:
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
             view._saved_by, view._lock = lock.op, lock
-            _FROZEN[id(view)] = [view, 1]
-            exposed = lock.exposed
-            if type(exposed) is tuple:
-                exposed[1].append(view)
-            else:
-                lock.exposed = (exposed, [view])
-            return view
+            return _frozen_with(lock, view)
         lock.expose(self._data)
         return self._data
 
@@ -323,7 +317,11 @@ class Tensor:
                 raise ValueError(f"cannot convert a tensor of dtype {arr.dtype} to {np.dtype(dtype)} "
                                  "without a copy (copy=False)")
             return arr.astype(dtype)
-        return arr.copy() if copy else arr
+        if copy:
+            return arr.copy()
+        if type(arr) is _SavedArray:  # numpy would make it a plain view, read-only for good
+            arr = _frozen_with(arr._lock, arr.view(np.ndarray))
+        return arr
 
     # ------------------------------------------------------------- autograd
     @property
@@ -662,7 +660,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     t._lock = None
     if base is not None:
         if isinstance(base, Tensor):
-            t._lock = base._shared_lock()
+            t._lock = _view_lock(data, base)
         elif isinstance(base, np.ndarray) and np.may_share_memory(data, base):
             if _foreign(base):  # it could not be locked (see _foreign)
                 t._data = data.copy()
@@ -670,6 +668,27 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
                 t._lock = _exposing(base)
     t._requires_grad = False
     return t
+
+
+def _view_lock(data: np.ndarray, base: Tensor) -> _Lock:
+    """The lock a view op's output shares with the tensor it views. numpy makes a view of
+    read-only memory read-only: made while a lock froze it, the view thaws with it."""
+    lock = base._shared_lock()
+    if lock.count and not data.flags.writeable and type(lock.exposed) is tuple and id(data) not in _FROZEN:
+        _frozen_with(lock, data)
+    return lock
+
+
+def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
+    """Count ``array`` (read-only, of memory ``lock`` guards) as frozen by it: it is made
+    writable when the lock's pending nodes are done. Returns it."""
+    _FROZEN[id(array)] = [array, 1]
+    exposed = lock.exposed
+    if type(exposed) is tuple:
+        exposed[1].append(array)
+    else:
+        lock.exposed = (exposed, [array])
+    return array
 
 
 def _exposing(array: np.ndarray) -> _Lock:
@@ -812,7 +831,7 @@ def _attach(name: str, out: np.ndarray, operands: tuple, vals: tuple, rules: Any
     t = _new(Tensor)  # as _wrap does, without the call: this runs once per recorded op
     t._data, t._requires_grad = out, True
     t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
-    t._lock = None if base is None else base._shared_lock()
+    t._lock = None if base is None else _view_lock(out, base)
     t._locks = () if saves is None else _locks(t, name, operands, needs, saves)
     t._op, t._inputs, t._vals, t._rules, t._needs = name, operands, vals, rules, needs
     return t
@@ -1086,7 +1105,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t = _new(Tensor)  # _attach, inline
                 t._data, t._requires_grad = out, True
                 t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
-                t._lock = x._shared_lock() if view else None
+                t._lock = _view_lock(out, x) if view else None
                 if saves is None:
                     t._locks = ()
                 elif saves == "out" and t._lock is None:  # as _locks does
@@ -1138,7 +1157,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                 t = _new(Tensor)  # _attach, inline
                 t._data, t._requires_grad = out, True
                 t.grad = t._hooks = t._tangent = t._pending = t._rules = None  # rules: once locks are held
-                t._lock = None if base is None else base._shared_lock()
+                t._lock = None if base is None else _view_lock(out, base)
                 if saves is None:
                     t._locks = ()
                 elif saves == "others" and len(needs) == 1:  # the usual product: no call

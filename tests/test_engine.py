@@ -1270,3 +1270,30 @@ def test_a_large_view_given_to_an_op_locks_the_array_it_was_taken_from():
     loss.backward()
     np.testing.assert_array_equal(p.grad.numpy(), np.arange(1.0, 10001.0))
     A[0] = 100.0
+
+
+def test_a_view_made_while_its_memory_is_saved_is_writable_after_backward():
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    held = x.numpy()  # handed out: frozen while saved, so numpy makes views of it read-only
+    loss = (x * x).sum()
+    with ad.no_grad():
+        z = x.T  # a view of read-only memory
+    loss.backward()
+    del loss
+    assert held.flags.writeable and z.numpy().flags.writeable
+    with ad.no_grad():
+        z[0, 0] = 5.0
+    assert x.numpy()[0, 0] == 5.0
+
+
+def test_np_asarray_of_a_saved_tensor_is_writable_after_backward():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    w = ad.tensor([3.0, 4.0])
+    loss = (x * w).sum()
+    plain = np.asarray(w)  # a plain ndarray (numpy makes one of the guarded view)
+    assert type(plain) is np.ndarray
+    with pytest.raises(ValueError, match="read-only"):
+        plain[0] = 0.0
+    loss.backward()
+    plain[0] = 0.0
+    np.testing.assert_array_equal(w.numpy(), [0.0, 4.0])

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import grad_mode
-from .ops import _column_sums, _pass
+from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
 from .tensor import Tensor, _RetainGrad, _wrap
 
@@ -551,8 +551,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
     if isinstance(outputs, Tensor):
         if type(grad_outputs) in (list, tuple) and len(grad_outputs) == 1:
             one = grad_outputs[0]
-            if one is None or (one.shape if isinstance(one, (Tensor, np.ndarray)) else np.shape(one)) \
-                    == outputs.shape:
+            if one is None or _shape(one) == outputs.shape:
                 grad_outputs = one  # a list of one seed per output, as PyTorch takes it
         outputs, grad_outputs = (outputs,), (grad_outputs,)
     else:

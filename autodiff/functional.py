@@ -48,8 +48,8 @@ import numpy as np
 
 from . import grad_mode
 from .backward import gradients
-from .ops import copy
-from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _wrap
+from .ops import _shape, copy
+from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _tensors_inside, _wrap
 
 _mode = grad_mode._state
 _tokens = itertools.count(1)
@@ -189,15 +189,11 @@ class _Input:
 
 def _no_tensor_inside(seq: list | tuple) -> None:
     """A list or tuple given as an argument is an array: a tensor inside it would be a constant."""
-    pending = [seq]
-    while pending:
-        for item in pending.pop():
-            if isinstance(item, Tensor) and (item.requires_grad or item._tangent is not None):
-                raise TypeError(f"a transform got a {type(seq).__name__} holding a tensor that is "
-                                "differentiated; its derivative would be lost: pass one tensor "
-                                "(ad.stack or ad.concatenate), or each as an argument of its own")
-            if type(item) in _SEQUENCES:
-                pending.append(item)
+    for item in _tensors_inside(seq):
+        if item.requires_grad or item._tangent is not None:
+            raise TypeError(f"a transform got a {type(seq).__name__} holding a tensor that is "
+                            "differentiated; its derivative would be lost: pass one tensor "
+                            "(ad.stack or ad.concatenate), or each as an argument of its own")
 
 
 def _is_index(i: Any) -> bool:
@@ -474,9 +470,8 @@ def jvp(f: Callable, primals: Any, tangents: Any) -> tuple[Any, Any]:
 
 def _check_tangents(name: str, tangents: Sequence, inputs: Sequence[_Input]) -> None:
     for i, (v, x) in enumerate(zip(tangents, inputs, strict=True)):
-        shape = None if v is None else v.shape if isinstance(v, (Tensor, np.ndarray)) else np.shape(v)
-        if shape is not None and shape != x.data.shape:
-            raise ValueError(f"{name}: tangent {i} has shape {shape}, its primal {x.data.shape}: "
+        if v is not None and _shape(v) != x.data.shape:
+            raise ValueError(f"{name}: tangent {i} has shape {_shape(v)}, its primal {x.data.shape}: "
                              "give one tangent of each primal's shape")
 
 

@@ -30,7 +30,7 @@ import linecache
 import os
 import sys
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -997,18 +997,24 @@ _SEQUENCES = (list, tuple)
 def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:
     """A list or tuple given as an operand, as an array: rules then read arrays (``x.ndim``),
     at every order. A tensor inside it that requires grad would lose its gradient: an error."""
+    for item in _tensors_inside(seq):
+        if item.requires_grad and _mode.enabled:
+            raise TypeError(
+                f"op '{name}' got a {type(seq).__name__} holding a tensor that requires grad; "
+                "its gradient would be lost: combine tensors with ad.stack or ad.concatenate"
+            )
+    return np.asarray(seq)
+
+
+def _tensors_inside(seq: list | tuple) -> Iterator[Tensor]:
+    """The tensors in a list or tuple, in nested ones too."""
     pending = [seq]
     while pending:
         for item in pending.pop():
             if isinstance(item, Tensor):
-                if item.requires_grad and _mode.enabled:
-                    raise TypeError(
-                        f"op '{name}' got a {type(seq).__name__} holding a tensor that requires grad; "
-                        "its gradient would be lost: combine tensors with ad.stack or ad.concatenate"
-                    )
+                yield item
             elif type(item) in _SEQUENCES:
                 pending.append(item)
-    return np.asarray(seq)
 
 
 def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None = "all", view: bool = False,

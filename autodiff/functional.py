@@ -242,20 +242,30 @@ def _plain(aux: Any, first: _Input) -> Any:
     return aux
 
 
+def _constant(out: Any) -> Tensor | None:
+    """f's output as a constant tensor if it is a number or an array of them (f's value does not
+    depend on its inputs, such as an inner transform's result that does not depend on this
+    one's variable); None otherwise."""
+    data = np.asarray(out) if isinstance(out, (np.ndarray, np.number, numbers.Real)) else None
+    if data is None or data.dtype.kind not in "fiub":
+        return None
+    return _wrap(data if data.dtype.kind == "f" else data.astype(np.float64))
+
+
 def _returned_tensor(out: Any, name: str) -> Tensor:
-    """f's output as a tensor: numbers and arrays (f's value does not depend on its inputs, such
-    as an inner transform's result that does not depend on this one's variable) are constants."""
+    """f's output as a tensor (see _constant)."""
     if isinstance(out, Tensor):
         return out
-    data = np.asarray(out) if isinstance(out, (np.ndarray, np.number, numbers.Real)) else None
-    if data is not None and data.dtype.kind in "fiub":
-        return _wrap(data if data.dtype.kind == "f" else data.astype(np.float64))
-    raise TypeError(f"{name} needs f to return a Tensor, it returned {type(out).__name__}")
+    constant = _constant(out)
+    if constant is None:
+        raise TypeError(f"{name} needs f to return a Tensor, it returned {type(out).__name__}")
+    return constant
 
 
 def _scalar(out: Any, name: str) -> Tensor:
-    if not isinstance(out, Tensor) and isinstance(out, (np.ndarray, np.number, numbers.Real)):
-        out = _returned_tensor(out, name)
+    if not isinstance(out, Tensor):
+        constant = _constant(out)
+        out = out if constant is None else constant
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError(
             f"{name} needs f to return a one-element tensor, it returned {type(out).__name__} of shape "

@@ -62,13 +62,15 @@ def _switch(mode: bool) -> tuple | None:
     saved = None
     if _unusual:  # a forward sweep runs only in a thread out of the usual mode
         forward, paused = _state.forward, _state.paused
+        after = None  # (forward, paused) once switched
         if forward and not mode:
-            saved = (forward, paused), (0, forward)
+            after = (0, forward)
         elif paused and mode and not forward:
-            saved = (forward, paused), (paused, 0)
-        if saved is not None:
-            _state.paused = saved[1][1]  # first: the thread stays unusual while paused
-            _state.forward = saved[1][0]
+            after = (paused, 0)
+        if after is not None:
+            saved = (forward, paused), after
+            _state.paused = after[1]  # first: the thread stays unusual while paused
+            _state.forward = after[0]
     _state.enabled = mode
     return saved
 

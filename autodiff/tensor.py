@@ -86,8 +86,7 @@ class _Lock:
             elif a.flags.writeable:
                 a.flags.writeable = False
                 _FROZEN[id(a)] = [a, 1]
-            elif _WAITING and any(w is a for w in _WAITING):  # frozen still, its base not yet thawed
-                _WAITING[:] = [w for w in _WAITING if w is not a]
+            elif _unwait(a):  # frozen still, its base not yet thawed: this lock takes it over
                 _FROZEN[id(a)] = [a, 1]
             else:  # read-only of itself (a broadcast view, the caller's choice)
                 continue
@@ -117,13 +116,22 @@ class _Lock:
                     a.flags.writeable = True
                 except ValueError:  # its memory is read-only of itself
                     pass
-                if _WAITING and any(w is a for w in _WAITING):
-                    _WAITING[:] = [w for w in _WAITING if w is not a]
+                _unwait(a)
             elif id(base) in _FROZEN and not any(w is a for w in _WAITING):  # else read-only of itself
                 _WAITING.append(a)
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
+
+
+def _unwait(a: np.ndarray) -> bool:
+    """Take ``a`` off ``_WAITING``; whether it was there (by identity: == is elementwise)."""
+    if _WAITING and any(w is a for w in _WAITING):
+        _WAITING[:] = [w for w in _WAITING if w is not a]
+        return True
+    return False
+
+
 # Arrays made read-only by locks, by id: [the array, how many locks froze it] (see _Lock.freeze)
 _FROZEN: dict[int, list] = {}
 _BLOCK_BYTES = 1 << 19  # Tensor.add_ works in blocks of this size: a fraction of a core's L2 cache
@@ -801,7 +809,8 @@ class _ArrayLock(_Lock):
 
 def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
     """Count one more pending use of the array ``a`` by op ``name``; made read-only at the first.
-    None for one that is read-only already (numpy's broadcast views, the caller's own).
+    None for one that is read-only of itself (numpy's broadcast views, the caller's own; not one
+    a lock froze).
     (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
     lock = _ARRAY_LOCKS.get(id(a))
     if lock is None:

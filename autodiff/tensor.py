@@ -1005,12 +1005,15 @@ _SEQUENCES = (list, tuple)
 
 def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:
     """A list or tuple given as an operand, as an array: rules then read arrays (``x.ndim``),
-    at every order. A tensor inside it that requires grad would lose its gradient: an error."""
+    at every order. A tensor inside it that requires grad, or carries a forward-mode tangent,
+    would lose its gradient or tangent: an error."""
     for item in _tensors_inside(seq):
-        if item.requires_grad and _mode.enabled:
+        recorded = item.requires_grad and _mode.enabled
+        if recorded or _carries_tangent(item):
+            what = "requires grad" if recorded else "carries a forward-mode tangent"
             raise TypeError(
-                f"op '{name}' got a {type(seq).__name__} holding a tensor that requires grad; "
-                "its gradient would be lost: combine tensors with ad.stack or ad.concatenate"
+                f"op '{name}' got a {type(seq).__name__} holding a tensor that {what}; "
+                "its derivative would be lost: combine tensors with ad.stack or ad.concatenate"
             )
     return np.asarray(seq)
 

@@ -466,6 +466,26 @@ def test_a_list_holding_a_tensor_that_requires_grad_is_an_error_not_a_lost_gradi
     np.testing.assert_array_equal((w * [a.detach(), 1.0]).numpy(), [3.0, 2.0])
 
 
+def test_a_list_holding_a_tensor_that_carries_a_tangent_is_an_error_not_a_lost_tangent():
+    # forward mode: the tangent of x inside the list would be dropped (a zero tangent, silently)
+    x, v = ad.tensor([1.0, 2.0]), ad.tensor([1.0, 1.0])
+    for f in (lambda x: ad.tensor(1.0) * [x[0], x[1]], lambda x: ad.add([x, x], 1.0),
+              lambda x: ad.concatenate([x, [x[0]]])):
+        with pytest.raises(TypeError, match="carries a forward-mode tangent; .*ad.stack"):
+            ad.jvp(f, (x,), (v,))
+    # the same values through ad.stack carry the tangent
+    _, tangent = ad.jvp(lambda x: ad.tensor(1.0) * ad.stack([x[0], x[1]]), (x,), (v,))
+    np.testing.assert_array_equal(tangent.numpy(), [1.0, 1.0])
+
+    def scaled_by_a_constant(x):  # no_grad pauses forward mode: the list's values are a constant
+        with ad.no_grad():
+            c = ad.tensor(2.0) * [x[0], x[1]]
+        return x * c
+
+    _, tangent = ad.jvp(scaled_by_a_constant, (x,), (v,))
+    np.testing.assert_array_equal(tangent.numpy(), [2.0, 4.0])
+
+
 def test_an_option_that_requires_grad_is_an_error_not_a_lost_gradient():
     # ops differentiate by their operands only: a slope or a fill value that requires grad
     # (or carries a tangent) would get no gradient at all

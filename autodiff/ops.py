@@ -454,11 +454,16 @@ def leaky_relu(x, negative_slope: float = 0.01):
     )
 
 
-@op(symmetric=True)
+def _softplus_grad(g, out, x):
+    # the derivative sigmoid(x) as exp(-softplus(-x)), whose exponent is <= 0 (exp(x - out)
+    # is nan at x = inf); on tensors, for higher orders, the op
+    return g * (sigmoid(x) if isinstance(x, Tensor) else np.exp(-np.logaddexp(0, -x)))
+
+
+@op(saves="inputs", symmetric=True)
 def softplus(x):
     """Elementwise ``log(1 + e ** x)``, computed without overflow."""
-    # the derivative sigmoid(x) equals exp(x - softplus(x)), whose exponent is <= 0
-    return np.logaddexp(0, x), lambda g, out, x: g * np.exp(x - out)
+    return np.logaddexp(0, x), _softplus_grad
 
 
 def gelu(x):

@@ -328,3 +328,11 @@ def test_stable_ops_stay_finite_at_extremes():
         y = fn(x)
         (g,) = ad.gradients(y.sum(), x)
         assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(g.numpy())), fn.__name__
+
+
+def test_softplus_and_sigmoid_at_infinity_have_the_limits_of_their_derivatives():
+    x = ad.tensor([-np.inf, np.inf], requires_grad=True)
+    np.testing.assert_array_equal(ad.softplus(x).numpy(), [0.0, np.inf])
+    # d softplus/dx = sigmoid(x): 0 and 1 at the infinities (PyTorch's too), and sigmoid's own: 0
+    np.testing.assert_array_equal(ad.gradients(ad.softplus(x).sum(), x)[0].numpy(), [0.0, 1.0])
+    np.testing.assert_array_equal(ad.gradients(ad.sigmoid(x).sum(), x)[0].numpy(), [0.0, 0.0])

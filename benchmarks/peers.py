@@ -80,7 +80,7 @@ class Peer:
     def version(self) -> str:
         """The installed version; raises ImportError, saying why, if the engine is not installed or usable."""
         if importlib.util.find_spec(self.module) is None:
-            raise ImportError(f"not installed (pip install {self.dist})")
+            raise ImportError("not installed (pip install -e '.[compare]' installs every peer)")
         reason = self.unusable() if self.unusable is not None else None
         if reason:
             raise ImportError(reason)

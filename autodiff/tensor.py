@@ -205,6 +205,8 @@ class Tensor:
         Record operations on this tensor so that ``backward()`` fills ``.grad``.
         Only floating-point tensors can require gradients.
     dtype : numpy dtype, optional
+        Both options are keywords (``ad.tensor(data, dtype, requires_grad)`` also takes them
+        by position).
 
     Examples
     --------
@@ -226,7 +228,8 @@ class Tensor:
     __slots__ = ("_data", "grad", "_requires_grad", "_lock", "_hooks", "_tangent", "_pending",
                  "_rules", "_op", "_inputs", "_vals", "_needs", "_locks", "_where", "__weakref__")
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+    def __init__(self, data: Any, *, requires_grad: bool = False, dtype: Any = None) -> None:
+        # keywords only: ad.tensor takes them by position in the other order (PyTorch's: dtype first)
         if isinstance(data, Tensor):
             data = data._data
         self._data = np.array(data, dtype=dtype)

@@ -75,9 +75,17 @@ class Optimizer:
 
 
 def _check_range(name: str, value: float, below: float = math.inf) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     if not 0 <= value < below:  # also false for nan
         interval = "finite and non-negative" if below == math.inf else f"in [0, {below})"
         raise ValueError(f"{name} must be {interval}, got {value}")
+
+
+def _check_optimizer(schedule: str, optimizer) -> None:
+    if not hasattr(optimizer, "lr"):
+        raise TypeError(f"{schedule} takes the optimiser whose learning rate it changes, got a "
+                        f"{type(optimizer).__name__}")
 
 
 def _check_count(name: str, value: int) -> None:
@@ -190,7 +198,9 @@ class StepLR:
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        _check_optimizer("StepLR", optimizer)
         _check_count("step_size", step_size)
+        _check_range("gamma", gamma)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.epoch = 0
 
@@ -211,7 +221,9 @@ class CosineAnnealingLR:
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        _check_optimizer("CosineAnnealingLR", optimizer)
         _check_count("T_max", T_max)
+        _check_range("eta_min", eta_min)
         self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
         self.base_lr, self.epoch = optimizer.lr, 0
 

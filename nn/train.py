@@ -75,6 +75,39 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
     return {"loss": total_loss / len(X), "accuracy": correct / len(X)}
 
 
+class _Silent(list):
+    """The epochs without a progress bar (tqdm is not even imported)."""
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _check_fit(model, loss_fn, optimizer, data, scheduler) -> None:
+    """fit's arguments are what it takes (misplaced ones failed deep inside, or trained nothing)."""
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be an nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn) or isinstance(loss_fn, Optimizer):
+        raise TypeError(f"fit: loss_fn must be a loss function such as nn.cross_entropy, got "
+                        f"{type(loss_fn).__name__} (the order is model, loss_fn, optimizer, data)")
+    if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
+        raise TypeError(f"fit: optimizer must be an optimiser such as nn.optim.SGD(model.parameters(), lr), "
+                        f"got {type(optimizer).__name__}")
+    if isinstance(optimizer, Optimizer):
+        mine = {id(p) for p in model.parameters()}
+        if not any(id(p) in mine for p in optimizer.params):
+            raise ValueError("fit: the optimiser updates none of the model's parameters (was it made "
+                             "for another model?): pass model.parameters() to it")
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = type(data).__name__ + (f" of {len(data)}" if isinstance(data, (tuple, list)) else "")
+        raise TypeError(f"fit: data must be a pair (X, y) of inputs and targets, got {got}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"fit: scheduler must be a schedule such as nn.optim.StepLR(optimizer, 10), "
+                        f"got {type(scheduler).__name__}")
+
+
 def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epochs: int = 1, *,
         batch_size: int = 32, val_data: tuple | None = None, shuffle: bool = True,
         rng: np.random.Generator | int | None = None, scheduler=None, threshold: float = 0.0,
@@ -96,8 +129,7 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
     >>> history["accuracy"][-1]
     1.0
     """
-    from tqdm.auto import tqdm
-
+    _check_fit(model, loss_fn, optimizer, data, scheduler)
     X, y = (np.asarray(a) for a in data)
     if not len(X):
         raise ValueError("fit: the data has no samples")
@@ -109,7 +141,12 @@ def fit(model: Module, loss_fn: Callable, optimizer: Optimizer, data: tuple, epo
     if val_data is not None:
         history.update(val_loss=[], val_accuracy=[])
     model.train()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(epochs), desc=desc, leave=False)
+    else:
+        bar = _Silent(range(epochs))
     for _ in bar:
         total_loss = correct = 0.0
         for xb, yb in batches(X, y, batch_size, shuffle=shuffle, rng=rng):

@@ -548,6 +548,12 @@ def test_optimiser_errors_name_the_problem():
                           (lambda: nn.optim.CosineAnnealingLR(nn.optim.SGD([p]), 0), "T_max must be")]:
         with pytest.raises(ValueError, match=message):
             make()
+    for make, message in [(lambda: nn.optim.SGD([p], lr="0.1"), "learning rate must be a real number, got '"),
+                          (lambda: nn.optim.Adam([p], None), "learning rate must be a real number, got None"),
+                          (lambda: nn.optim.StepLR([p], 2), "StepLR takes the optimiser .* got a list"),
+                          (lambda: nn.optim.CosineAnnealingLR(0.1, 5), "takes the optimiser .* got a float")]:
+        with pytest.raises(TypeError, match=message):  # they failed on a comparison, or not at all
+            make()
     opt = nn.optim.Adam([p])
     for grad, message in [(ad.tensor(np.ones(3)), r"of shape \(2, 3\) has a gradient of shape \(3,\)"),
                           (np.ones((2, 3)), "type ndarray")]:
@@ -688,6 +694,19 @@ def test_fit_and_evaluate_check_their_arguments_before_training():
         nn.fit(model, nn.cross_entropy, opt, (X, y[:3]), epochs=0, progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         nn.evaluate(model, nn.cross_entropy, (X, y), batch_size=0)
+    # misplaced arguments: they failed deep inside (a tuple unpacked, an object called), or trained nothing
+    other = nn.optim.SGD(nn.MLP([2, 4, 2]).parameters(), 0.1)
+    data, scheduler = (X, y), {"scheduler": "cos"}
+    for args, kwargs, error, message in [
+            ((model, nn.cross_entropy, opt, X), {}, TypeError, "data must be a pair .* got ndarray"),
+            ((model, nn.cross_entropy, opt, (X, y, y)), {}, TypeError, "got tuple of 3"),
+            ((model, opt, nn.cross_entropy, data), {}, TypeError, "loss_fn must be a loss .* got SGD"),
+            ((model, nn.cross_entropy, 0.01, data), {}, TypeError, "optimizer must be an .* got float"),
+            ((model.forward, nn.cross_entropy, opt, data), {}, TypeError, "model must be an nn.Module"),
+            ((model, nn.cross_entropy, other, data), {}, ValueError, "updates none of the model's"),
+            ((model, nn.cross_entropy, opt, data), scheduler, TypeError, "scheduler must be a schedule")]:
+        with pytest.raises(error, match=message):
+            nn.fit(*args, progress=False, **kwargs)
     for p, b in zip(model.parameters(), before, strict=True):
         np.testing.assert_array_equal(p.numpy(), b)
 

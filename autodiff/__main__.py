@@ -89,6 +89,9 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
         try:
             root = eval(args.what, {"__builtins__": {}}, namespace)  # the user's own one-line expression
         except NameError as error:
+            if error.name and f"{error.name}(" in args.what.replace(" ", ""):  # called: a function
+                raise SystemExit(f"draw: autodiff has no function {error.name!r}; the expression may call "
+                                 "autodiff's functions (exp, tanh, sum, ...) and np's") from None
             raise SystemExit(f"draw: {error}; give every input as --name value "
                              f"(examples: {', '.join(EXAMPLES)})") from None
         except Exception as error:  # whatever the expression raises (a typo, a shape), said in one line

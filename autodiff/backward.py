@@ -38,9 +38,10 @@ def _freed_error(t: Tensor) -> RuntimeError:
     )
 
 
-def _unused_error(i: int, x: Tensor) -> ValueError:
-    return ValueError(f"input {i} (shape {x.shape}) is not used in computing the outputs; "
-                      "pass allow_unused=True to get None for it")
+def _unused_error(i: int, x: Tensor, reached: bool = False) -> ValueError:
+    how = ("is used in computing the outputs, but no gradient reaches it (the rule of an op on the way "
+           "is None for it)" if reached else "is not used in computing the outputs")
+    return ValueError(f"input {i} (shape {x.shape}) {how}; pass allow_unused=True to get None for it")
 
 
 def _check_finite(t: Tensor, index: int, g, gi, args) -> None:
@@ -584,7 +585,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
         g = found[x]
         if g is None:
             if not allow_unused:  # reached, but every rule on the way gave None
-                raise _unused_error(i, x)
+                raise _unused_error(i, x, reached=True)
         elif not isinstance(g, Tensor):
             g = _wrap(np.array(g, dtype=x.dtype))
         result.append(g)

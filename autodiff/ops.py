@@ -1194,6 +1194,8 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
     kw_values, kw_grad = _unwrap(list(kwargs.values()))
     if "out" in kwargs and any(isinstance(o, Tensor) for o in kwargs["out"]):
         raise TypeError(f"np.{ufunc.__name__}(..., out=tensor) is not supported; assign the result instead")
+    if method == "at" and isinstance(inputs[0], Tensor):  # writes into its first operand
+        inputs[0]._check_inplace(f"{ufunc.__name__}.at", inputs[2] if len(inputs) > 2 else None)
     if (needs_grad or kw_grad) and _mode.enabled and ufunc not in _CONSTANT_UFUNCS:
         if method == "__call__" and ufunc in _UFUNCS:
             if "out" in kwargs:
@@ -1211,11 +1213,9 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
             "autodiff; build it from the ops that have one, define it with @ad.op, or apply it to "
             "t.detach() if no gradient should flow"
         )
-    if method == "at" and isinstance(inputs[0], Tensor):  # writes into its first operand
-        inputs[0]._check_inplace(f"{ufunc.__name__}.at", inputs[2] if len(inputs) > 2 else None)
     result = getattr(ufunc, method)(*values, **dict(zip(kwargs, kw_values, strict=True)))
-    if "out" in kwargs:  # numpy's rule: the arrays written into, themselves (arr += t keeps arr)
-        return result
+    if "out" in kwargs or method == "at":  # numpy's: the arrays written into, themselves (arr += t
+        return result  # keeps arr); None from ufunc.at
     if isinstance(result, tuple):
         return tuple(_wrap(np.asarray(r)) for r in result)
     return _wrap(np.asarray(result))
@@ -1250,8 +1250,10 @@ def _array_function(func, args, kwargs):
     values, needs_grad = _unwrap(args)
     kw_values, kw_grad = _unwrap(list(kwargs.values()))
     if (needs_grad or kw_grad) and _mode.enabled and func not in _VALUE_FUNCTIONS:
+        where = getattr(func, "__module__", None) or "numpy"  # numpy.linalg's inv is np.linalg.inv
+        name = "np" + where[len("numpy"):] if where.startswith("numpy") else where
         raise TypeError(
-            f"np.{func.__name__} has no derivative rule in autodiff; build it from the ops that have "
+            f"{name}.{func.__name__} has no derivative rule in autodiff; build it from the ops that have "
             "one, define it with @ad.op, or call it on t.detach() / np.asarray(t) if no gradient "
             "should flow"
         )

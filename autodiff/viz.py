@@ -160,16 +160,17 @@ def _digraph_class():
 
 
 # ------------------------------------------------------------------ graph
-def _graph(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]]:
+def _graph(root: Tensor, what: str = "draw") -> tuple[list[Tensor], dict[int, list[tuple[int, int]]]]:
     """Tensors reachable from ``root`` in topological order (inputs first), and each
-    tensor's tensor operands as (operand index, position in that order)."""
+    tensor's tensor operands as (operand index, position in that order). ``what``: the
+    caller, named in errors."""
     if not isinstance(root, Tensor):
         raise TypeError(f"draw and explain take one Tensor (an output), got a {type(root).__name__}: "
                         "draw one output at a time, or their sum")
     try:
         order = topological(root)
     except RuntimeError as error:
-        raise RuntimeError(f"cannot draw: {error}") from None
+        raise RuntimeError(f"cannot {what}: {error}") from None
     position = {id(t): k for k, t in enumerate(order)}
     parents = {}
     for k, t in enumerate(order):
@@ -495,7 +496,8 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
         Shade nodes by the size of their adjoint (where the gradient flows): the larger the
         largest absolute value, relative to that of the drawn nodes, the deeper the red.
     group_by_module : bool
-        Draw the parameters of each module, and the ops that use them directly, as a cluster.
+        Draw the parameters of each module, and the ops that use them directly, as a cluster;
+        the modules are read from the dotted names of ``params``, which it needs.
 
     Examples
     --------
@@ -505,6 +507,9 @@ def draw(root: Tensor, path: str | os.PathLike | None = None, *, show_data: bool
     >>> "tanh" in picture.source and "mul(·, 0.5)" in picture.source
     True
     """
+    if group_by_module and params is None:
+        raise ValueError("group_by_module needs the parameters' names to find the modules: pass "
+                         "params=model.named_parameters()")
     order, parents = _graph(root)
     params = list(params.items() if isinstance(params, dict) else params) if params is not None else None
     names = _names(order, params)
@@ -635,7 +640,7 @@ def explain(root: Tensor, params: Any = None) -> str:
       ∂v2/∂v1 = ∂v2/∂v2 × ∂v2/∂v1 = 1 × 2 = 2
       ∂v2/∂w = ∂v2/∂v1 × ∂v1/∂w + ∂v2/∂v2 × ∂v2/∂w = 2 × 1 + 1 × 3 = 5
     """
-    order, parents = _graph(root)
+    order, parents = _graph(root, "explain")
     names = _names(order, params)
     adjoints = _adjoints(root, order)
     out = names[id(root)]

@@ -435,6 +435,8 @@ def test_numpy_interop():
         np.arctan(x)
     with pytest.raises(TypeError, match="cumsum has no derivative rule"):
         np.cumsum(x)
+    with pytest.raises(TypeError, match=r"np\.linalg\.norm has no derivative rule"):  # its module named
+        np.linalg.norm(x)
     assert np.allclose(x, [1.0, 2.0])  # functions that give no gradient still read values
     np.testing.assert_array_equal(np.cumsum(x.detach()), [1.0, 3.0])
 
@@ -604,6 +606,14 @@ def test_error_shape_mismatch_names_the_op_and_shapes():
     with pytest.raises(ValueError, match="outputs none of which requires grad"):
         ad.gradients(z, y)
     assert ad.gradients(z, y, allow_unused=True) == (None,)
+    # used, but through an operand whose rule is None: the error says so (it said "not used")
+    blocked = ad.op(lambda x, y: (x + 0 * y, (lambda g, out, x, y: g, None)), name="blocked")
+    x = ad.tensor(1.0, requires_grad=True)
+    with pytest.raises(ValueError, match=r"input 0 \(shape \(2,\)\) is used .* but no gradient reaches it"):
+        ad.gradients(blocked(x, y).sum(), y)
+    with pytest.raises(ValueError, match=r"input 1 \(shape \(2,\)\) is not used"):
+        ad.gradients(x * 2, [x, y])
+    assert ad.gradients(blocked(x, y).sum(), y, allow_unused=True) == (None,)
 
 
 def test_error_custom_rule_with_the_wrong_number_of_gradients():
@@ -1162,6 +1172,11 @@ def test_numpy_functions_that_write_into_a_tensor_are_checked_as_assignment():
     w = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="in-place copyto"):
         np.copyto(w, 5.0)
+    with pytest.raises(RuntimeError, match="in-place add.at involving a tensor that requires grad"):
+        np.add.at(w, [0], 1.0)  # it said "no derivative rule", as if computing, not writing
+    free = ad.tensor([1.0, 2.0, 3.0])
+    assert np.add.at(free, [0, 0], 1.0) is None  # numpy's result (it was an object tensor of None)
+    np.testing.assert_array_equal(free.numpy(), [3.0, 2.0, 3.0])
     x = ad.tensor([1.0, 1.0, 1.0], requires_grad=True)
     c = ad.tensor([1.0, 2.0, 3.0])
     loss = (x * c).sum()

@@ -185,6 +185,8 @@ def test_module_clusters():
     assert re.search(r'subgraph "?cluster_layers\.0', source)
     assert re.search(r'subgraph "?cluster_layers\.2', source)
     assert "layers.0.weight" in source
+    with pytest.raises(ValueError, match="group_by_module needs the parameters' names"):
+        ad.draw(loss, group_by_module=True)  # it drew no clusters, silently
 
 
 def saturation(color: str) -> float:
@@ -324,8 +326,10 @@ def test_a_collapsed_picture_does_not_grow_with_the_graph(tmp_path, program):
 def test_drawing_a_freed_graph_says_what_to_do():
     loss, _, _ = small_graph()
     loss.backward()
-    with pytest.raises(RuntimeError, match="backward\\(\\) already freed.*retain_graph=True"):
+    with pytest.raises(RuntimeError, match="cannot draw: backward\\(\\) already freed.*retain_graph=True"):
         ad.draw(loss)
+    with pytest.raises(RuntimeError, match="cannot explain: backward\\(\\) already freed"):
+        ad.explain(loss)
 
 
 def test_png_without_any_renderer_says_what_to_install(tmp_path, monkeypatch):
@@ -407,6 +411,8 @@ def test_command_line_draws_an_expression_and_the_examples(tmp_path):
     assert "value -2\ngrad -4" in (tmp_path / "equals.dot").read_text()  # d(x² + y)/dx at -2
     failed = subprocess.run(run + ["tanh(q)", "-o", str(tmp_path / "q.png")], capture_output=True, text=True)
     assert failed.returncode != 0 and "give every input as --name value" in failed.stderr
+    with pytest.raises(SystemExit, match="autodiff has no function 'foo'"):  # not "give every input"
+        main(["draw", "foo(x)", "--x", "1", "-o", str(tmp_path / "foo.dot")])
 
 
 @pytest.mark.parametrize("arguments, message", [

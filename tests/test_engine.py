@@ -565,6 +565,17 @@ def test_tensor_copies_its_input():
     assert t.numpy()[0] == 1.0
 
 
+def test_tensor_and_the_class_take_the_same_options_or_refuse():
+    # ad.tensor(data, dtype, requires_grad) by position, as PyTorch's; the class by keyword only
+    # (its order differed: Tensor(x, np.float32) made a float64 tensor that requires grad)
+    t = ad.tensor([1.0], np.float32, True)
+    assert t.dtype == np.float32 and t.requires_grad
+    with pytest.raises(TypeError, match="positional"):
+        ad.Tensor([1.0], np.float32)
+    t = ad.Tensor([1.0], dtype=np.float32, requires_grad=True)
+    assert t.dtype == np.float32 and t.requires_grad
+
+
 # -------------------------------------------------------------- clear errors
 def test_error_backward_on_a_nonscalar_without_seed():
     x = ad.tensor([1.0, 2.0], requires_grad=True)

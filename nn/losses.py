@@ -153,16 +153,50 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
     return _cross_entropy(logits, _class_indices(logits, targets), reduction)
 
 
-# where the margin is violated (out > 0) the loss is 1 - s y, elsewhere 0 (also at the kink)
-_HINGE_RULES = (lambda g, out, s, y: np.where(out > 0, -(g * y), 0),
-                lambda g, out, s, y: np.where(out > 0, -(g * s), 0))
+# Where the margin is violated the loss is 1 - s y, elsewhere 0 (also at the kink). Per
+# element (reduction "none") the output says where; reduced, the rules compare s y with 1
+# again (the same test as 1 - s y > 0: the difference is exact near 1), as a hand-written
+# step does. ``g * w`` scales the rule for the mean (w = 1 / n).
+def _violated(g, s, y):
+    return np.where(s * y < 1, g, 0)
 
 
-@ad.op(name="hinge_loss", symmetric=True)
-def _hinge(s, y, /):
-    # NOTE: own op: one node, not a product, a difference and a relu (a small network's
-    # step spends its time per node)
-    return np.maximum(1 - s * y, 0), _HINGE_RULES
+_HINGE_RULES = {
+    "none": (lambda g, out, s, y: np.where(out > 0, -(g * y), 0),
+             lambda g, out, s, y: np.where(out > 0, -(g * s), 0)),
+    "sum": (lambda g, out, s, y: _violated(-(g * y), s, y), lambda g, out, s, y: _violated(-(g * s), s, y)),
+    "mean": (lambda g, out, s, y: _violated(-(g / s.size * y), s, y),
+             lambda g, out, s, y: _violated(-(g / s.size * s), s, y)),
+}
+def _summed(rule, mean: bool):
+    """A reduced loss's tangent rule from its gradient rule: the rule's terms, summed per direction."""
+    def tangent(t, out, s, y):
+        total = _sum_last(rule(t, out, s, y), np.ndim(s))
+        return total / max(np.size(s), 1) if mean else total
+    return tangent
+
+
+def _sum_last(x, n: int):
+    """``x`` summed over its last ``n`` axes (a tangent's leading axes are a batch of them)."""
+    return x.sum(axis=tuple(range(-n, 0))) if n else x
+
+
+_HINGE_TANGENTS = {"none": _HINGE_RULES["none"], "sum": tuple(_summed(r, False) for r in _HINGE_RULES["sum"]),
+                   "mean": tuple(_summed(r, True) for r in _HINGE_RULES["sum"])}
+
+
+@ad.op(name="hinge_loss", tangents=True, batched=True)
+def _hinge(s, y, /, reduction):
+    # NOTE: own op with its reduction: one node, not a product, a difference, a relu and a
+    # mean (a small network's step spends its time per node)
+    losses = np.maximum(1 - s * y, 0)
+    if reduction == "none":
+        out = losses
+    else:
+        out = np.add.reduce(losses, axis=None)
+        if reduction == "mean":
+            out = out / (losses.size or np.nan)  # nan for none, as numpy's mean (without its warning)
+    return out, _HINGE_RULES[reduction], _HINGE_TANGENTS[reduction]
 
 
 def hinge_loss(scores, targets, reduction: str = "mean"):
@@ -171,12 +205,14 @@ def hinge_loss(scores, targets, reduction: str = "mean"):
     Its gradient is ``-y`` where the margin is violated (``y * score < 1``), else 0, also at
     ``y * score = 1`` (relu's convention at its kink).
     """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     _same_shape("hinge_loss", scores, targets)
     values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
     if np.count_nonzero(np.abs(values) != 1):  # count_nonzero: no reduction machinery (any() is 2x dearer)
         # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
         raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")
-    return _reduce(_hinge(scores, targets if isinstance(targets, ad.Tensor) else values), reduction)
+    return _hinge(scores, targets if isinstance(targets, ad.Tensor) else values, reduction)
 
 
 class _Loss(Module):

@@ -368,6 +368,22 @@ def test_losses_match_their_definitions():
                                np.maximum(0, 1 - z * np.sign(y - 0.5)).sum(), rtol=1e-13)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_hinge_loss_tangents_agree_with_the_reverse_sweep(reduction):
+    # one op with its reduction: its tangent rules (forward mode, batches of directions) must
+    # give the Jacobian its gradient rules give, for the scores and for targets that are tensors
+    s = np.array([[0.5, -2.0, 1.0], [3.0, -1.0, 0.25]])
+    y = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, -1.0]])  # margins 0.5, -2, 1 (kink), 3, 1 (kink), -0.25
+    violated = (s * y < 1).astype(float)
+    for argnums, local in ((0, -y * violated), (1, -s * violated)):
+        f = ad.jacobian(lambda s, y: nn.hinge_loss(s, y, reduction=reduction), argnums=argnums, mode="fwd")
+        g = ad.jacobian(lambda s, y: nn.hinge_loss(s, y, reduction=reduction), argnums=argnums, mode="rev")
+        expected = {"sum": local, "mean": local / 6,
+                    "none": np.eye(6).reshape(2, 3, 2, 3) * local[None, None]}[reduction]
+        np.testing.assert_array_equal(f(s, y), expected)
+        np.testing.assert_array_equal(g(s, y), expected)
+
+
 def test_hinge_loss_gradient_is_minus_y_where_the_margin_is_violated_and_zero_at_the_kink():
     scores = ad.tensor([0.5, -2.0, 1.0, 3.0, -1.0, 0.25], requires_grad=True)
     y = np.array([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])  # margins y s: 0.5, -2, 1 (kink), 3, 1 (kink), -0.25

@@ -82,15 +82,28 @@ def _unbroadcast(g, shape: tuple, t: Tensor, index: int):
     return g.reshape(shape)
 
 
+# A scalar root's seed without create_graph: one read-only 1 per dtype, not an array per
+# backward (the sweep never writes into a gradient it does not own, see _claim; one it
+# stores or returns it copies)
+_UNIT: dict = {}
+
+
 def _seed(root: Tensor, grad: Any, create: bool):
     if grad is None:
-        if root.size != 1:
+        data = root._data
+        if data.size != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {root.shape} needs a seed gradient: pass "
                 f"grad= an array of shape {root.shape} (np.ones for the sum of its elements), "
                 "or reduce it to a scalar first, e.g. y.sum().backward()"
             )
-        seed = np.array(1, root.dtype).reshape(root.shape)  # np.ones_like costs 3x as much
+        if data.ndim or create:
+            seed = np.array(1, data.dtype).reshape(data.shape)  # np.ones_like costs 3x as much
+        else:
+            seed = _UNIT.get(data.dtype)
+            if seed is None:
+                seed = _UNIT[data.dtype] = np.ones((), data.dtype)
+                seed.flags.writeable = False
     else:
         seed = grad._data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
         if seed.shape != root.shape:
@@ -149,7 +162,8 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
     if create:  # a recorded copy: g may be another leaf's gradient, the seed, or read-only
         t.grad = _copy(g) if old is None else old + g
     elif old is None:
-        t.grad = _wrap(g if exclusive and g.dtype == t.dtype else np.array(g, dtype=t.dtype))
+        dtype = t._data.dtype
+        t.grad = _wrap(g if exclusive and g.dtype == dtype else np.array(g, dtype=dtype))
     else:
         t.grad = _wrap(old._data + g)
 
@@ -436,6 +450,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         gi = rule(g, out, args[0])
                     elif n_args == 2:
                         gi = rule(g, out, args[0], args[1])
+                    elif n_args == 3:  # linear's
+                        gi = rule(g, out, args[0], args[1], args[2])
                     else:
                         gi = rule(g, out, *args)
                 if gi is not None:

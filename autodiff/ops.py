@@ -266,7 +266,10 @@ def linear(x, weight, bias=None):
     one node instead of three (a third of the bookkeeping of a small network's step), and
     the bias is added in place.
     """
-    if len(_shape(weight)) != 2 or (bias is not None and len(_shape(bias)) > 1):
+    w = weight._data if isinstance(weight, Tensor) else weight  # a tensor's array: its shape with no call
+    b = bias._data if isinstance(bias, Tensor) else bias
+    if (w.ndim if type(w) is np.ndarray else np.ndim(w)) != 2 or (
+            b is not None and (b.ndim if type(b) is np.ndarray else np.ndim(b)) > 1):
         raise ValueError(
             f"linear: weight must be a matrix (out_features, in_features) and bias a vector "
             f"(out_features,), got shapes {_shape(weight)} and {_shape(bias)}; for other shapes "

@@ -249,9 +249,12 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The values as a numpy array, sharing memory (read-only while a pending backward needs them)."""
         lock = self._lock
-        if lock is None and not (self._rules and self._locks is _OUT):  # the usual first call, quickly
-            self._lock = _exposing(self._data)
-            return self._data
+        if lock is None:
+            if not (self._rules and self._locks is _OUT):  # the usual first call, quickly
+                self._lock = _exposing(self._data)
+                return self._data
+        elif not lock.count and type(lock.exposed) is list and lock.exposed[-1] is self._data:
+            return self._data  # handed out before, and nothing saved since: the usual repeat
         lock = self._shared_lock()
         if lock.count:  # a read-only view, writable once the pending nodes are done; later its
             # guard checks the lock (it is not kept among the exposed arrays: one per call)
@@ -747,8 +750,8 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     """
     if saves == "out":
         return _OUT if t._lock is None else _Locks((_hold(t, name),))
-    if type(saves) is tuple:  # the operands at these positions
-        read = [operands[i] for i in saves]
+    if type(saves) is tuple:  # the operands at these positions (map: a comprehension is a call)
+        read = map(operands.__getitem__, saves)
     elif saves == "others" and len(needs) == 1:  # an operand's value is read only by the others' rules
         alone = operands[needs[0]]
         read = [a for a in operands if a is not alone]

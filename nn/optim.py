@@ -59,9 +59,9 @@ class Optimizer:
             for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
                 g = p.grad
                 if g is not None:
-                    if not isinstance(g, ad.Tensor) or g.shape != p.shape:
+                    if not isinstance(g, ad.Tensor) or (values := g.numpy()).shape != p.shape:
                         _wrong_grad(i, p, g)
-                    direction, rate = self._update(p, g.numpy(), state)
+                    direction, rate = self._update(p, values, state)
                     p.add_(direction, alpha=-rate)  # in cache-sized blocks for large parameters
 
     def _update(self, p: ad.Tensor, g: np.ndarray, state: dict) -> tuple[np.ndarray, float]:

@@ -577,6 +577,23 @@ def test_tensor_and_the_class_take_the_same_options_or_refuse():
 
 
 # -------------------------------------------------------------- clear errors
+def test_the_shared_seed_of_scalar_roots_never_reaches_the_user():
+    # backward() of a scalar starts from one read-only 1 per dtype: every gradient handed
+    # out must be a copy of it, writable, so that writing into one changes no later sweep
+    for dtype in (np.float64, np.float32):
+        x = ad.tensor(2.0, dtype=dtype, requires_grad=True)
+        x.backward()  # the root is the leaf: its .grad is the seed itself, copied
+        (g,) = ad.gradients(x, x)
+        for grad in (x.grad, g):
+            grad.numpy()[...] = 7.0  # writable, and the seed's copy
+        x.grad, seen = None, []
+        y = x * 3.0
+        y.register_hook(lambda g, seen=seen: seen.append(g.numpy().copy()))
+        y.backward()
+        assert x.grad.item() == 3.0 and seen == [1.0] and x.grad.dtype == dtype
+        assert ad.gradients(x * 1.0, x)[0].item() == 1.0
+
+
 def test_error_backward_on_a_nonscalar_without_seed():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=r"shape \(2,\) needs a seed gradient.*grad="):

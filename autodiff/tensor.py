@@ -978,8 +978,10 @@ def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> 
     ``kwargs``) with tensors replaced by their values. An op does not differentiate by its
     options: an option that would need a gradient or carries a tangent is an error, not a
     silent 0."""
-    if not (any(isinstance(a, Tensor) for a in args[start:])
-            or any(isinstance(v, Tensor) for v in kwargs.values())):
+    for a in (*args[start:], *kwargs.values()):  # a loop, not any() over generators (a frame each)
+        if isinstance(a, Tensor):
+            break
+    else:  # the usual options: numbers, strings, tuples
         return args, kwargs
 
     def value(what, a):

@@ -82,9 +82,10 @@ def _unbroadcast(g, shape: tuple, t: Tensor, index: int):
     return g.reshape(shape)
 
 
-# A scalar root's seed without create_graph: one read-only 1 per dtype, not an array per
+# A scalar root's seed of a sweep on arrays: one read-only 1 per dtype, not an array per
 # backward (the sweep never writes into a gradient it does not own, see _claim; one it
-# stores or returns it copies)
+# stores or returns it copies). A sweep on tensors (create_graph, forward mode) may hand
+# out what it wraps: it gets a fresh one.
 _UNIT: dict = {}
 
 
@@ -97,7 +98,7 @@ def _seed(root: Tensor, grad: Any, create: bool):
                 f"grad= an array of shape {root.shape} (np.ones for the sum of its elements), "
                 "or reduce it to a scalar first, e.g. y.sum().backward()"
             )
-        if data.ndim or create:
+        if data.ndim or create or _mode.forward:
             seed = np.array(1, data.dtype).reshape(data.shape)  # np.ones_like costs 3x as much
         else:
             seed = _UNIT.get(data.dtype)

@@ -592,6 +592,12 @@ def test_the_shared_seed_of_scalar_roots_never_reaches_the_user():
         y.backward()
         assert x.grad.item() == 3.0 and seen == [1.0] and x.grad.dtype == dtype
         assert ad.gradients(x * 1.0, x)[0].item() == 1.0
+    # under forward mode the sweep runs on tensors and may return the seed itself
+    primal, _ = ad.jvp(ad.grad(lambda v: v + 1), (ad.tensor(2.0),), (np.ones(()),))
+    primal += 1  # writable: not the shared seed
+    w = ad.tensor(3.0, requires_grad=True)
+    (w * w).backward()
+    assert primal.item() == 2.0 and w.grad.item() == 6.0
 
 
 def test_error_backward_on_a_nonscalar_without_seed():

@@ -64,8 +64,8 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     gradient is ``σ(z) - y`` for the logits and ``-z`` for the targets.
     """
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
-    if not isinstance(targets, ad.Tensor):
-        targets = np.asarray(targets)
+    if not isinstance(targets, (ad.Tensor, list, tuple)):  # a list: to the op, which refuses one
+        targets = np.asarray(targets)  # holding a tensor that needs a derivative
     return _reduce(_binary_cross_entropy(logits, targets), reduction)
 
 
@@ -156,23 +156,29 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
 # Where the margin is violated the loss is 1 - s y, elsewhere 0 (also at the kink). Per
 # element (reduction "none") the output says where; reduced, the rules compare s y with 1
 # again (the same test as 1 - s y > 0: the difference is exact near 1), as a hand-written
-# step does. ``g * w`` scales the rule for the mean (w = 1 / n).
+# step does. The mean's weight 1/n is nan for no elements, as numpy's mean (no warning).
 def _violated(g, s, y):
     return np.where(s * y < 1, g, 0)
+
+
+def _mean_weight(s):
+    return 1 / (s.size or np.nan)
 
 
 _HINGE_RULES = {
     "none": (lambda g, out, s, y: np.where(out > 0, -(g * y), 0),
              lambda g, out, s, y: np.where(out > 0, -(g * s), 0)),
     "sum": (lambda g, out, s, y: _violated(-(g * y), s, y), lambda g, out, s, y: _violated(-(g * s), s, y)),
-    "mean": (lambda g, out, s, y: _violated(-(g / s.size * y), s, y),
-             lambda g, out, s, y: _violated(-(g / s.size * s), s, y)),
+    "mean": (lambda g, out, s, y: _violated(-(g * _mean_weight(s) * y), s, y),
+             lambda g, out, s, y: _violated(-(g * _mean_weight(s) * s), s, y)),
 }
+
+
 def _summed(rule, mean: bool):
     """A reduced loss's tangent rule from its gradient rule: the rule's terms, summed per direction."""
     def tangent(t, out, s, y):
         total = _sum_last(rule(t, out, s, y), np.ndim(s))
-        return total / max(np.size(s), 1) if mean else total
+        return total * _mean_weight(np.asarray(s)) if mean else total
     return tangent
 
 
@@ -212,7 +218,8 @@ def hinge_loss(scores, targets, reduction: str = "mean"):
     if np.count_nonzero(np.abs(values) != 1):  # count_nonzero: no reduction machinery (any() is 2x dearer)
         # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
         raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")
-    return _hinge(scores, targets if isinstance(targets, ad.Tensor) else values, reduction)
+    # a list goes to the op as it is: one holding a tensor that needs a derivative is refused there
+    return _hinge(scores, targets if isinstance(targets, (ad.Tensor, list, tuple)) else values, reduction)
 
 
 class _Loss(Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -95,11 +96,10 @@ def _check_fit(model, loss_fn, optimizer, data, scheduler) -> None:
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(f"fit: optimizer must be an optimiser such as nn.optim.SGD(model.parameters(), lr), "
                         f"got {type(optimizer).__name__}")
-    if isinstance(optimizer, Optimizer):
-        mine = {id(p) for p in model.parameters()}
-        if not any(id(p) in mine for p in optimizer.params):
-            raise ValueError("fit: the optimiser updates none of the model's parameters (was it made "
-                             "for another model?): pass model.parameters() to it")
+    mine = {id(p) for p in model.parameters()}  # nn.Parameters: a model may train other tensors
+    if mine and isinstance(optimizer, Optimizer) and not any(id(p) in mine for p in optimizer.params):
+        warnings.warn("fit: the optimiser updates none of the model's parameters (was it made for "
+                      "another model?): pass model.parameters() to it", stacklevel=3)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         got = type(data).__name__ + (f" of {len(data)}" if isinstance(data, (tuple, list)) else "")
         raise TypeError(f"fit: data must be a pair (X, y) of inputs and targets, got {got}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -384,6 +385,25 @@ def test_hinge_loss_tangents_agree_with_the_reverse_sweep(reduction):
         np.testing.assert_array_equal(g(s, y), expected)
 
 
+def test_hinge_loss_of_no_elements_is_nan_as_a_mean_without_warnings():
+    s = ad.tensor(np.zeros(0), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fused op divided by 0 in its rule
+        loss = nn.hinge_loss(s, np.zeros(0))
+        loss.backward()
+        _, tangent = ad.jvp(lambda s: nn.hinge_loss(s, np.zeros(0)), (s.detach(),), (np.zeros(0),))
+    assert np.isnan(loss.item()) and s.grad.shape == (0,) and np.isnan(tangent.item())  # as a mean is
+
+
+@pytest.mark.parametrize("loss", [nn.hinge_loss, nn.binary_cross_entropy_with_logits])
+def test_targets_in_a_list_holding_a_tensor_that_requires_grad_are_refused(loss):
+    # the list became an array before the op, which made the tensor a constant: no gradient
+    s, a = ad.tensor([0.5, -2.0], requires_grad=True), ad.tensor(1.0, requires_grad=True)
+    with pytest.raises(TypeError, match="holding a tensor that requires grad"):
+        loss(s, [a, 1.0])
+    assert np.isfinite(loss(s, [1.0, 1.0]).item())  # numbers in a list are fine
+
+
 def test_hinge_loss_gradient_is_minus_y_where_the_margin_is_violated_and_zero_at_the_kink():
     scores = ad.tensor([0.5, -2.0, 1.0, 3.0, -1.0, 0.25], requires_grad=True)
     y = np.array([1.0, 1.0, 1.0, 1.0, -1.0, -1.0])  # margins y s: 0.5, -2, 1 (kink), 3, 1 (kink), -0.25
@@ -564,6 +584,8 @@ def test_optimiser_errors_name_the_problem():
                           (lambda: nn.optim.CosineAnnealingLR(nn.optim.SGD([p]), 0), "T_max must be")]:
         with pytest.raises(ValueError, match=message):
             make()
+    for rate in (np.float32(0.1), np.array(0.1), ad.tensor(0.1), 1):  # real numbers of any kind
+        nn.optim.StepLR(nn.optim.SGD([p], lr=rate, momentum=rate), 2, gamma=rate)
     for make, message in [(lambda: nn.optim.SGD([p], lr="0.1"), "learning rate must be a real number, got '"),
                           (lambda: nn.optim.Adam([p], None), "learning rate must be a real number, got None"),
                           (lambda: nn.optim.StepLR([p], 2), "StepLR takes the optimiser .* got a list"),
@@ -719,10 +741,19 @@ def test_fit_and_evaluate_check_their_arguments_before_training():
             ((model, opt, nn.cross_entropy, data), {}, TypeError, "loss_fn must be a loss .* got SGD"),
             ((model, nn.cross_entropy, 0.01, data), {}, TypeError, "optimizer must be an .* got float"),
             ((model.forward, nn.cross_entropy, opt, data), {}, TypeError, "model must be an nn.Module"),
-            ((model, nn.cross_entropy, other, data), {}, ValueError, "updates none of the model's"),
             ((model, nn.cross_entropy, opt, data), scheduler, TypeError, "scheduler must be a schedule")]:
         with pytest.raises(error, match=message):
             nn.fit(*args, progress=False, **kwargs)
+    with pytest.warns(UserWarning, match="updates none of the model's parameters"):
+        nn.fit(model, nn.cross_entropy, other, data, progress=False)
+    # a model whose trainable tensors are not nn.Parameters is the user's to pair with them
+    start = np.random.default_rng(1).standard_normal((2, 2))
+    weight = ad.tensor(start, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nn.fit(nn.Sequential(lambda x: x @ weight), nn.cross_entropy, nn.optim.SGD([weight], 0.1), data,
+               progress=False)
+    assert not np.array_equal(weight.numpy(), start)
     for p, b in zip(model.parameters(), before, strict=True):
         np.testing.assert_array_equal(p.numpy(), b)
 

@@ -7,6 +7,7 @@ of ``draw`` (the application imports it; the ``autodiff`` library itself never d
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 
@@ -89,7 +90,7 @@ def _draw(args: argparse.Namespace, extra: list[str]) -> int:
         try:
             root = eval(args.what, {"__builtins__": {}}, namespace)  # the user's own one-line expression
         except NameError as error:
-            if error.name and f"{error.name}(" in args.what.replace(" ", ""):  # called: a function
+            if error.name and re.search(rf"(?<![\w.]){re.escape(error.name)}\s*\(", args.what):  # called
                 raise SystemExit(f"draw: autodiff has no function {error.name!r}; the expression may call "
                                  "autodiff's functions (exp, tanh, sum, ...) and np's") from None
             raise SystemExit(f"draw: {error}; give every input as --name value "

@@ -413,6 +413,8 @@ def test_command_line_draws_an_expression_and_the_examples(tmp_path):
     assert failed.returncode != 0 and "give every input as --name value" in failed.stderr
     with pytest.raises(SystemExit, match="autodiff has no function 'foo'"):  # not "give every input"
         main(["draw", "foo(x)", "--x", "1", "-o", str(tmp_path / "foo.dot")])
+    with pytest.raises(SystemExit, match="name 'u' is not defined; give every input"):  # u( ends relu(
+        main(["draw", "relu(u)", "--x", "1", "-o", str(tmp_path / "u.dot")])
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -25,7 +25,7 @@ import numpy as np
 from . import grad_mode
 from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
-from .tensor import Tensor, _RetainGrad, _wrap
+from .tensor import _SWEEPS, Tensor, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
@@ -310,14 +310,27 @@ def _count_towards(roots: Sequence[Tensor], wanted: set, alone: bool) -> tuple[s
                     useful.add(t)
                     if rules is not None:
                         skip[t] = ()
-            elif not rules:  # freed: whether a target lies behind cannot be told
-                raise _freed_error(t)
+            elif not rules:  # freed: what lies behind is gone
+                if not _all_newer(wanted, t):
+                    raise _freed_error(t)
+                # else every target began to require grad after the sweep that freed t had
+                # started, so after t was made: none lies behind it (a function that closes
+                # over a tensor whose graph backward() freed, as PyTorch computes it)
             else:
                 stack.append((t,))
                 inputs = t._inputs
                 for i in t._needs:
                     stack.append(inputs[i])
     return useful, skip
+
+
+def _all_newer(wanted: set, freed: Tensor) -> bool:
+    """Whether every tensor ``wanted`` is a leaf that first required grad after the sweep
+    that released ``freed`` started (see ``Tensor._epoch``): then none is behind it."""
+    for x in wanted:
+        if x._rules is not None or getattr(x, "_epoch", -1) < freed._epoch:
+            return False
+    return True
 
 
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | None,
@@ -336,6 +349,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] |
     """
     global _running
     with _ONE_AT_A_TIME:
+        _SWEEPS[0] += 1
         parked = _park(roots) if _running else None
         _running += 1
         previous = _mode.enabled
@@ -400,6 +414,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
     large = math.inf if tensors else _LARGE  # tensors are never tracked
 
     _mode.enabled = create
+    epoch = _SWEEPS[0]  # this sweep's, kept on the nodes it releases
     t = None
     try:
         while ready:
@@ -499,6 +514,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
             # enclosing sweep (this one runs in its hook or rule) still has it to run
             if not retain and (outer is None or outer.get(t) is None):
                 t._inputs = t._vals = t._rules = t._locks = ()
+                t._epoch = epoch
     except BaseException:
         ready.append((t, None))  # the failed node's tensor: the counts left are reached from it
         raise

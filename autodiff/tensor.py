@@ -132,6 +132,9 @@ def _unwait(a: np.ndarray) -> bool:
     return False
 
 
+# How many reverse sweeps have started in the process (see Tensor._epoch)
+_SWEEPS = [0]
+
 # Arrays made read-only by locks, by id: [the array, how many locks froze it] (see _Lock.freeze)
 _FROZEN: dict[int, list] = {}
 _BLOCK_BYTES = 1 << 19  # Tensor.add_ works in blocks of this size: a fraction of a core's L2 cache
@@ -225,8 +228,10 @@ class Tensor:
     # positions of those that require grad; _locks, the locks of the values its rules
     # read (see _Locks); _where, under anomaly detection or tracing, the Site that made it.
     # A leaf leaves all but _rules unset: they cost nothing then.
+    # _epoch, a count of reverse sweeps (_SWEEPS): for a leaf, when it first required grad;
+    # for a node, the sweep that released it (see backward._count_towards).
     __slots__ = ("_data", "grad", "_requires_grad", "_lock", "_hooks", "_tangent", "_pending",
-                 "_rules", "_op", "_inputs", "_vals", "_needs", "_locks", "_where", "__weakref__")
+                 "_rules", "_op", "_inputs", "_vals", "_needs", "_locks", "_where", "_epoch", "__weakref__")
 
     def __init__(self, data: Any, *, requires_grad: bool = False, dtype: Any = None) -> None:
         # keywords only: ad.tensor takes them by position in the other order (PyTorch's: dtype first)
@@ -358,6 +363,8 @@ class Tensor:
                 f"only floating-point tensors can require gradients, this one has dtype {self.dtype}; "
                 "make it with float values or dtype=np.float64 / np.float32"
             )
+        if requires_grad and not hasattr(self, "_epoch"):  # the first time only (see __slots__)
+            self._epoch = _SWEEPS[0]
         self._requires_grad = bool(requires_grad)
         return self
 

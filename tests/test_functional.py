@@ -593,6 +593,30 @@ def test_gradients_through_one_input_to_another_and_through_freed_nodes():
         ad.gradients(y.sum(), x, allow_unused=True)
 
 
+def test_a_function_closing_over_a_tensor_whose_graph_was_freed():
+    # h's node is freed; an input made after that cannot lie behind it: PyTorch computes these
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.sum().backward()
+    s0 = np.array([3.0, 4.0])
+    np.testing.assert_array_equal(ad.grad(lambda s: (s * h).sum())(s0), [2.0, 4.0])
+    np.testing.assert_array_equal(ad.jacobian(lambda s: s * h, mode="rev")(s0), np.diag([2.0, 4.0]))
+    np.testing.assert_array_equal(ad.hessian(lambda s: (s * s * h).sum())(s0), np.diag([4.0, 8.0]))
+    s = ad.tensor(s0, requires_grad=True)
+    np.testing.assert_array_equal(ad.gradients((s * h).sum(), s)[0].numpy(), [2.0, 4.0])
+    # x lies behind h; a tensor that required grad before the sweep that freed a node may: errors
+    early = ad.tensor(s0)
+    early.requires_grad_()
+    later = x * 3
+    later.sum().backward()  # a sweep after early's first requires_grad: early is older than it
+    for target, out in ((x, (x * h).sum()), (early, (early * later).sum())):
+        with pytest.raises(RuntimeError, match="already freed"):
+            ad.gradients(out, target)
+    early.requires_grad_(False).requires_grad_(True)  # again: still as old as its first time
+    with pytest.raises(RuntimeError, match="already freed"):
+        ad.gradients((early * later).sum(), early)
+
+
 # ------------------------------------------------------ what transforms take and give back
 def test_a_list_holding_a_differentiated_tensor_is_an_error_not_a_constant():
     inner = ad.grad(lambda p: (p ** 3).sum())

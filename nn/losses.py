@@ -176,9 +176,9 @@ _HINGE_RULES = {
 
 def _summed(rule, mean: bool):
     """A reduced loss's tangent rule from its gradient rule: the rule's terms, summed per direction."""
-    def tangent(t, out, s, y):
-        total = _sum_last(rule(t, out, s, y), np.ndim(s))
-        return total * _mean_weight(np.asarray(s)) if mean else total
+    def tangent(t, out, s, y):  # s: an array, or a tensor at higher orders
+        total = _sum_last(rule(t, out, s, y), s.ndim)
+        return total * _mean_weight(s) if mean else total
     return tangent
 
 

@@ -626,6 +626,8 @@ def _rebuild(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None, kin
     if kind is not Tensor:
         t.__class__ = kind  # a subclass adds no slots
     t._requires_grad = requires_grad
+    if requires_grad:  # a new leaf: no node can hold it yet (see Tensor._epoch)
+        t._epoch = _SWEEPS[0]
     if grad is not None:
         t.grad = _wrap(grad)
     return t

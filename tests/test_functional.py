@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 import weakref
 
 import numpy as np
@@ -615,6 +617,13 @@ def test_a_function_closing_over_a_tensor_whose_graph_was_freed():
     early.requires_grad_(False).requires_grad_(True)  # again: still as old as its first time
     with pytest.raises(RuntimeError, match="already freed"):
         ad.gradients((early * later).sum(), early)
+    # a copy requires grad from its making, not from the next requires_grad_ (it gave [1, 4])
+    for copied in (copy.deepcopy(x), pickle.loads(pickle.dumps(x)), copy.copy(x)):
+        behind = copied * copied
+        behind.sum().backward()
+        copied.requires_grad = True  # already: must not count as its first time
+        with pytest.raises(RuntimeError, match="already freed"):
+            ad.gradients((copied * behind).sum(), copied)
 
 
 # ------------------------------------------------------ what transforms take and give back

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                     "print the table and write results.json, results.md and results.png.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes, one round and short timing, for CI (under a minute)")
+                        help="small sizes, one round and short timing, for CI (under a minute "
+                             "with PyTorch alone, about 3 with every peer)")
     parser.add_argument("--only", nargs="+", metavar="W",
                         help="run only these workloads, e.g. --only W1 W5 (W5 means W5h and W5v, "
                              "W1 means W1 and W1f)")

@@ -278,6 +278,8 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         self._check_writable("replace .data of")
+        # a saved tensor's memory as its numpy() handed it out (u.data = t.data): shared as a tensor's
+        saved = value._lock if type(value) is _SavedArray else None
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if not isinstance(value, Tensor) and _foreign(array):
             array = array.copy()  # it could not be locked: once read-only, it would stay so
@@ -286,6 +288,10 @@ class Tensor:
         self._data = array
         if isinstance(value, Tensor):  # one memory, one lock: as a view's
             self._lock = value._shared_lock()
+        elif saved is not None:  # the same, and numpy's plain view of it is writable with the lock
+            self._lock = saved
+            if saved.count and not array.flags.writeable:
+                _frozen_with(saved, array)
         else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
             self._lock = _exposing(array)
 

@@ -865,6 +865,28 @@ def test_arrays_given_to_ops_or_as_data_cannot_change_what_backward_sees():
     y.backward()
 
 
+def test_data_taken_from_a_saved_tensor_is_shared_as_the_tensor_is():
+    # u.data = t.data while t is saved: numpy's plain view of the read-only array stayed
+    # read-only for good, and u could not be updated any more
+    src, dst = ad.tensor([1.0, 2.0], requires_grad=True), ad.tensor([0.0, 0.0], requires_grad=True)
+    y = (src * src).sum()
+    dst.data = src.data
+    with pytest.raises(RuntimeError, match="saved by op 'square'"), ad.no_grad():
+        dst += 1.0  # one memory: writing dst would change what src's node saved
+    y.backward()
+    np.testing.assert_array_equal(src.grad.numpy(), [2.0, 4.0])
+    with ad.no_grad():
+        dst += 1.0  # released with the graph
+    np.testing.assert_array_equal(src.numpy(), [2.0, 3.0])
+    z = (dst * dst).sum()  # and the other way round: dst saved, src's memory held
+    with pytest.raises(RuntimeError, match="saved by op"):
+        src.data[0] = 7.0
+    z.backward()
+    src.data[0] = 7.0
+    np.testing.assert_array_equal(dst.numpy(), [7.0, 3.0])
+    np.testing.assert_array_equal(dst.grad.numpy(), [4.0, 6.0])
+
+
 def test_requires_grad_set_as_an_attribute_is_checked_as_requires_grad_():
     t = ad.tensor([1, 2])
     with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):

@@ -89,14 +89,16 @@ def _unbroadcast(g, shape: tuple, t: Tensor, index: int):
 _UNIT: dict = {}
 
 
-def _seed(root: Tensor, grad: Any, create: bool):
+def _seed(root: Tensor, grad: Any, create: bool, caller: str = "backward"):
     if grad is None:
         data = root._data
         if data.size != 1:
+            how = ("grad= an array", "y.sum().backward()") if caller == "backward" else \
+                ("grad_outputs= an array (one per output)", "ad.gradients(y.sum(), x)")
             raise RuntimeError(
-                f"backward() on a tensor of shape {root.shape} needs a seed gradient: pass "
-                f"grad= an array of shape {root.shape} (np.ones for the sum of its elements), "
-                "or reduce it to a scalar first, e.g. y.sum().backward()"
+                f"{caller}() of a tensor of shape {root.shape} needs a seed gradient: pass "
+                f"{how[0]} of shape {root.shape} (np.ones for the sum of its elements), "
+                f"or reduce it to a scalar first, e.g. {how[1]}"
             )
         if data.ndim or create or _mode.forward:
             seed = np.array(1, data.dtype).reshape(data.shape)  # np.ones_like costs 3x as much
@@ -603,7 +605,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
     for out, seed in zip(outputs, grad_outputs, strict=True):
         if out.requires_grad:
             roots.append(out)
-            seeds.append(_seed(out, seed, create_graph))
+            seeds.append(_seed(out, seed, create_graph, "gradients"))
     if not roots and not allow_unused:
         raise ValueError(
             "gradients() of outputs none of which requires grad: no input of their computation "

@@ -7,7 +7,8 @@ carries a whole batch of directions in one sweep (the tangents get a leading bat
 axis), so a forward Jacobian, a Hessian (forward mode over reverse mode) and a reverse
 Jacobian (the reverse sweep is linear in its seed, so forward mode over it, seeded
 with every output direction at once, gives every row) each cost one sweep, falling
-back to one sweep per direction only when an op's tangent rules cannot take a batch.
+back to one sweep per direction when an op's tangent rules cannot take a batch (and,
+by choice, for reverse Jacobians of up to four rows, where that is cheaper).
 
 Every transform accepts numpy arrays, Python numbers or Tensors, and returns the
 kind it was given: arrays in, arrays out. None of them touches a ``.grad``.
@@ -339,7 +340,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 raise TypeError(f"with has_aux=True, f must return a pair (value, aux), got a "
                                 f"{type(out).__name__}")
             out, aux = out
-        out = _scalar(out, "grad")
+        out = _scalar(out, "grad / value_and_grad")
         wrt = [inputs[i].leaf for i in nums]
         if out.requires_grad:
             grads = gradients(out, wrt, create_graph=create, allow_unused=True)
@@ -586,7 +587,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, mode: str = "auto") 
     ``mode="fwd"``: forward mode, every input direction in one batched sweep;
     ``mode="rev"``: reverse mode, every output row in one batched sweep (forward mode over
     the reverse sweep; one sweep per row for up to four rows, where that is cheaper);
-    ``"auto"`` takes reverse mode for tall Jacobians (many more inputs than outputs, and
+    ``"auto"`` takes reverse mode for wide Jacobians (many more inputs than outputs, and
     large enough for the arithmetic to matter), forward mode otherwise.
 
     Examples

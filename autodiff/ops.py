@@ -15,8 +15,8 @@ Conventions at points where an op is not differentiable (the value a rule gives)
 * ``clip`` at a bound: the gradient goes to ``x`` (as PyTorch's ``clamp``).
 * ``gelu`` is the tanh approximation (PyTorch's ``approximate="tanh"``), a composite.
 
-Composite ops (``var``, ``std``, ``gelu``, ``stack``, ``split``,
-``flatten``, ``squeeze``, ``expand_dims``, ``swapaxes``) carry no rule of their own.
+Composite ops (``var``, ``gelu``, ``stack``, ``split``, ``flatten``, ``squeeze``,
+``expand_dims``, ``swapaxes``) carry no rule of their own.
 """
 
 from __future__ import annotations
@@ -688,10 +688,10 @@ def _product_of_others_array(x: np.ndarray, axis) -> np.ndarray:
 def _product_of_others(x: Tensor, axis) -> Tensor:
     """For each element, the product of the others in its slice along ``axis``, on tensors.
 
-    NOTE: the array formula's branches (out / x_i, or 0 at a second zero) are right in
-    value but constant at zeros, so their derivatives are wrong there. This is the
-    product with x_i replaced by 1: a polynomial in x, so every derivative of it is
-    exact. It costs n² per slice of n elements, and runs only for higher derivatives.
+    NOTE: not the array formula's cumulative products, which have no rule here. This is
+    the product with x_i replaced by 1: a polynomial in x, so every derivative of it is
+    exact, at zeros too. It costs n² per slice of n elements, and runs only for higher
+    derivatives.
     """
     reduced = _axes(axis, x.ndim)
     perm = [a for a in range(x.ndim) if a not in reduced] + list(reduced)
@@ -1209,7 +1209,8 @@ def _array_ufunc(ufunc, method, inputs, kwargs):
                 )
             raise TypeError(
                 f"np.{ufunc.__name__} with {', '.join(f'{k}=' for k in kwargs)} is not supported on tensors "
-                f"that require grad; call np.{ufunc.__name__} without them (cast with t.astype(dtype))"
+                f"that require grad or carry a tangent; call np.{ufunc.__name__} without them (cast with "
+                "t.astype(dtype))"
             )
         raise TypeError(
             f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} has no derivative rule in "

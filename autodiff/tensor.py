@@ -549,7 +549,7 @@ class Tensor:
         data[_ops._index_arrays(index, data.shape)] = value._data if isinstance(value, Tensor) else value
 
     # Operators and the methods named after ops are attached by autodiff.ops
-    # (the table at its end): each is the op itself, with no delegating call.
+    # (the table at its end): most are the op itself, with no delegating call.
 
     __hash__ = object.__hash__
 
@@ -1073,7 +1073,9 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
         Shown in errors and drawings; defaults to the function's name.
     saves : {"all", "inputs", "others", "out", None} or tuple of int
         Which values the rules read; those are protected against mutation until
-        backward has run. Built-in ops declare exactly what they read. ``"others"``:
+        backward has run. Built-in ops declare what they read (a few, ``divide`` and
+        ``prod`` among them, more: these forms cannot name one operand and the output
+        together, so such an op saves all). ``"others"``:
         each operand's rule reads the other operands only (a product), so an operand
         is saved only if another operand's gradient is wanted. A tuple: the operands
         at these positions (``linear`` reads its input and weight, not its bias).

@@ -302,8 +302,8 @@ class _Structure:
 
         A run's first block may match by op names only: the first pass through a loop often
         differs (it takes a constant, or a parameter's first use), and taking it in puts
-        the block boundaries where the loop's body starts (a layer reads weight → transpose
-        → matmul → bias → add → relu, not bias → add → relu → weight → …).
+        the block boundaries where the loop's body starts (a layer reads linear → relu,
+        and a chain of its own ops mul → add → tanh, not add → tanh → mul).
         """
         size = hi - lo
         if size < 2 * _MIN_REPEATS:

@@ -1,7 +1,7 @@
 """Mini-batches and small datasets generated in code (plus scikit-learn's digits).
 
-Every generator takes a ``numpy.random.Generator`` (``rng``) and returns
-``(X, y)`` numpy arrays: ``X`` float64 of shape ``(n, features)``, ``y`` integer labels.
+Every generator returns ``(X, y)`` numpy arrays: ``X`` float64 of shape ``(n, features)``,
+``y`` integer labels; the random ones take a ``numpy.random.Generator`` (``rng``).
 """
 
 from __future__ import annotations

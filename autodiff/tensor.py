@@ -431,10 +431,11 @@ class Tensor:
     def _check_writable(self, what: str) -> None:
         lock = self._shared_lock()
         if lock.count:
+            also = ", or compute out of place (y = x + 1)" if what == "modify in place" else ""
             raise RuntimeError(
                 f"cannot {what} a tensor whose values are saved by op '{lock.op}' for a pending "
-                "backward(); call backward() first, drop the graph that needs them (del its output, "
-                "or a .grad made with create_graph=True), or compute out of place (y = x + 1)"
+                "backward(); call backward() first, or drop the graph that needs them (del its output, "
+                f"or a .grad made with create_graph=True){also}"
             )
 
     def _check_inplace(self, name: str, other) -> None:

@@ -25,6 +25,11 @@ def _fans(shape: tuple) -> tuple[int, int]:
     return shape[1] * field, shape[0] * field
 
 
+def _root(numerator: float, fan: int) -> float:
+    """``sqrt(numerator / fan)``, and 0 for a fan of 0 (a layer of no inputs: PyTorch's bias bound)."""
+    return math.sqrt(numerator / fan) if fan else 0.0
+
+
 def zeros(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
     """All zeros."""
     return np.zeros(shape, dtype=dtype)
@@ -41,32 +46,32 @@ def _normal(std: float, shape: tuple, rng: np.random.Generator, dtype: Any) -> n
 def xavier_uniform(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
     """Glorot uniform: ``U(±sqrt(6 / (fan_in + fan_out)))``."""
     fan_in, fan_out = _fans(shape)
-    return _uniform(math.sqrt(6.0 / (fan_in + fan_out)), shape, rng, dtype)
+    return _uniform(_root(6.0, fan_in + fan_out), shape, rng, dtype)
 
 
 def xavier_normal(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
     """Glorot normal: ``N(0, 2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fans(shape)
-    return _normal(math.sqrt(2.0 / (fan_in + fan_out)), shape, rng, dtype)
+    return _normal(_root(2.0, fan_in + fan_out), shape, rng, dtype)
 
 
 def he_uniform(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
     """He (Kaiming) uniform for ReLU: ``U(±sqrt(6 / fan_in))``."""
     fan_in, _ = _fans(shape)
-    return _uniform(math.sqrt(6.0 / fan_in), shape, rng, dtype)
+    return _uniform(_root(6.0, fan_in), shape, rng, dtype)
 
 
 def he_normal(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
     """He (Kaiming) normal for ReLU: ``N(0, 2 / fan_in)``."""
     fan_in, _ = _fans(shape)
-    return _normal(math.sqrt(2.0 / fan_in), shape, rng, dtype)
+    return _normal(_root(2.0, fan_in), shape, rng, dtype)
 
 
 def pytorch_default(shape: tuple, rng: np.random.Generator, dtype: Any = np.float64,
                     fan_in: int | None = None) -> np.ndarray:
     """PyTorch's ``nn.Linear`` default: ``U(±1/sqrt(fan_in))`` (biases use the weight's fan_in)."""
     fan_in = _fans(shape)[0] if fan_in is None else fan_in
-    return _uniform(1.0 / math.sqrt(fan_in), shape, rng, dtype)
+    return _uniform(_root(1.0, fan_in), shape, rng, dtype)
 
 
 INITIALISERS: dict[str, Callable] = {

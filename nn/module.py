@@ -2,8 +2,8 @@
 
 A :class:`Module` finds its parameters and sub-modules in its attributes,
 including lists, tuples and dicts of them; ``named_parameters()`` gives a
-module's own parameters first, then each sub-module's, in the order they were
-assigned (as PyTorch), with dotted names such as ``layers.0.weight``.
+module's own parameters first, then those of each sub-module, list or dict, in the
+order they were assigned (as PyTorch), with dotted names such as ``layers.0.weight``.
 """
 
 from __future__ import annotations
@@ -106,13 +106,30 @@ class Module:
             yield module
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name, each once."""
-        seen = set()
-        for module_name, module in self.named_modules(prefix):
-            for name, member in module._members():
-                if isinstance(member, Parameter) and id(member) not in seen:
-                    seen.add(id(member))
-                    yield (f"{module_name}.{name}" if module_name else name), member
+        """Every parameter with its dotted name, each once (a shared one under its first name).
+
+        As PyTorch's order: a module's own parameters (its attributes), then, in the order
+        they were assigned, its sub-modules' and those in its lists and dicts (PyTorch's
+        ParameterList is a sub-module too).
+        """
+        seen_modules, seen = set(), set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Parameter]]:
+            if id(module) in seen_modules:  # shared, or a reference back up the tree
+                return
+            seen_modules.add(id(module))
+            members = list(module._members())
+            for own in (True, False):  # a name without a dot is an attribute's own
+                for member_name, member in members:
+                    full = f"{name}.{member_name}" if name else member_name
+                    if isinstance(member, Parameter):
+                        if ("." not in member_name) == own and id(member) not in seen:
+                            seen.add(id(member))
+                            yield full, member
+                    elif not own:
+                        yield from walk(member, full)
+
+        return walk(self, prefix)
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
@@ -136,7 +153,8 @@ class Module:
         return self.train(False)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter's values by dotted name."""
+        """Copies of every parameter's values by dotted name: a shared one once, under its
+        first name (PyTorch's lists it under every name)."""
         return {name: p.numpy().copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

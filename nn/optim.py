@@ -108,7 +108,7 @@ class SGD(Optimizer):
     the first step) and ``g = g + momentum * b`` (Nesterov) or ``g = b``; ``p -= lr * g``.
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False,
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, *, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:  # keywords: PyTorch's third is dampening
         super().__init__(params, lr)
         _check_range("momentum", momentum)

@@ -122,6 +122,34 @@ def test_shared_and_cyclic_modules_are_visited_once():
     assert repr(parent) == "Parent(\n  (child): Child(\n    (parent): Parent(...)\n  )\n)"
 
 
+def test_parameters_come_in_pytorchs_order_and_a_shared_one_under_its_first_name():
+    # own parameters, then sub-modules, lists and dicts in the order assigned (PyTorch's
+    # ParameterList is a sub-module): list-held ones came first, and an alias list named
+    # lin.weight 'alias.0', so that state dicts lost 'lin.weight'
+    class Model(nn.Module):
+        def __init__(self):
+            self.lin = nn.Linear(2, 2)
+            self.extra = [nn.Parameter(np.zeros(1))]
+            self.own = nn.Parameter(np.ones(1))
+            self.alias = [self.lin.weight]
+            self.more = {"inner": nn.Linear(1, 1), "p": nn.Parameter(np.zeros(2))}
+
+    names = ["own", "lin.weight", "lin.bias", "extra.0", "more.inner.weight", "more.inner.bias", "more.p"]
+    model = Model()
+    assert [name for name, _ in model.named_parameters()] == names
+    assert list(model.state_dict()) == names
+    assert model.parameters()[1] is model.lin.weight
+
+
+def test_a_layer_without_inputs_or_outputs_is_made_as_pytorch_makes_it():
+    # a fan of 0 divided by zero in the initialisers; PyTorch's bias bound is 0 there
+    layer = nn.Linear(0, 3, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(layer(np.ones((4, 0))).numpy(), np.zeros((4, 3)))
+    assert nn.MLP([2, 0, 1])(np.ones((4, 2))).shape == (4, 1)
+    for init in (nn.init.xavier_uniform, nn.init.he_normal, nn.init.pytorch_default):
+        assert init((3, 0), np.random.default_rng(0)).shape == (3, 0)
+
+
 def test_a_slice_of_a_sequential_is_a_sequential_and_a_set_of_parameters_is_refused():
     model = nn.Sequential(nn.Linear(2, 3, rng=np.random.default_rng(0)), nn.ReLU(), nn.Linear(3, 1))
     head = model[:2]
@@ -586,6 +614,7 @@ def test_optimiser_errors_name_the_problem():
             make()
     for rate in (np.float32(0.1), np.array(0.1), ad.tensor(0.1), 1):  # real numbers of any kind
         nn.optim.StepLR(nn.optim.SGD([p], lr=rate, momentum=rate), 2, gamma=rate)
+    assert nn.optim.SGD([p]).lr == 1e-3  # PyTorch's default (it was 0.01: steps 10x larger)
     for make, message in [(lambda: nn.optim.SGD([p], lr="0.1"), "learning rate must be a real number, got '"),
                           (lambda: nn.optim.Adam([p], None), "learning rate must be a real number, got None"),
                           (lambda: nn.optim.StepLR([p], 2), "StepLR takes the optimiser .* got a list"),

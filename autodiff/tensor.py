@@ -119,9 +119,23 @@ class _Lock:
                 _unwait(a)
             elif id(base) in _FROZEN and not any(w is a for w in _WAITING):  # else read-only of itself
                 _WAITING.append(a)
+        if _BLOCKED:  # in the order made: a view of a blocked view comes after it
+            still = []
+            for view, source in _BLOCKED:
+                if source.flags.writeable:
+                    try:
+                        view.flags.writeable = True
+                    except ValueError:  # its memory is read-only of itself
+                        pass
+                else:
+                    still.append((view, source))
+            _BLOCKED[:] = still
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
+# (view, the array it was taken from): a view op's output on a numpy array that a lock had
+# frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
+_BLOCKED: list = []
 
 
 def _unwait(a: np.ndarray) -> bool:
@@ -696,6 +710,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
                 t._data = data.copy()
             else:
                 t._lock = _exposing(base)
+                _block(data, base)
     t._requires_grad = False
     return t
 
@@ -706,7 +721,16 @@ def _view_lock(data: np.ndarray, base: Tensor) -> _Lock:
     lock = base._shared_lock()
     if lock.count and not data.flags.writeable and type(lock.exposed) is tuple and id(data) not in _FROZEN:
         _frozen_with(lock, data)
+    else:  # read-only through another lock (base's array given to an op, or a view of one)
+        _block(data, base._data)
     return lock
+
+
+def _block(view: np.ndarray, source: np.ndarray) -> None:
+    """``view``, a view op's output on ``source``, waits in ``_BLOCKED`` for ``source`` to be
+    writable if numpy made it read-only because a lock froze ``source``."""
+    if not view.flags.writeable and (id(source) in _FROZEN or any(v is source for v, _ in _BLOCKED)):
+        _BLOCKED.append((view, source))
 
 
 def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:

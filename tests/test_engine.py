@@ -1217,6 +1217,22 @@ def test_a_view_op_on_a_numpy_array_protects_the_array_while_saved(view):
     X[0, 0] = 100.0
 
 
+@pytest.mark.parametrize("view", [lambda a: ad.transpose(a), lambda a: ad.reshape(a, (-1,)),
+                                  lambda a: ad.transpose(ad.reshape(a, (100, 300)))])
+def test_a_view_op_on_an_array_a_lock_froze_is_writable_once_the_lock_is_gone(view):
+    # numpy makes a view of a read-only array read-only: made while an op held the array, the
+    # view op's output stayed read-only for good (t.numpy() then could never be written)
+    a = np.ones((300, 100))  # large: locked, not copied, while the op below needs it
+    w = ad.tensor(np.ones((300, 100)), requires_grad=True)
+    loss = (a * w).sum()
+    t = view(a)
+    handed = t.numpy()
+    assert not handed.flags.writeable  # a's values are still needed
+    loss.backward()
+    handed[...] = 5.0  # writable again, with a
+    assert a[0, 0] == 5.0 and np.all(w.grad.numpy() == 1.0)
+
+
 def test_an_index_array_changed_before_backward_changes_nothing():
     x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     idx = np.array([0, 1])

@@ -11,14 +11,16 @@ from .module import Module
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def _check_reduction(reduction) -> None:
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:  # a list would compare elementwise
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
 def _reduce(losses, reduction: str):
+    _check_reduction(reduction)
     if reduction == "mean":
         return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return losses.sum() if reduction == "sum" else losses
 
 
 def _shape(a) -> tuple:
@@ -146,8 +148,7 @@ def cross_entropy(logits, targets, reduction: str = "mean"):
     >>> bool(abs(z.grad.numpy().sum()) < 1e-12)
     True
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction)
     if not isinstance(logits, ad.Tensor):
         logits = np.asarray(logits)  # a list: its shape is checked, as an array's
     return _cross_entropy(logits, _class_indices(logits, targets), reduction)
@@ -211,8 +212,7 @@ def hinge_loss(scores, targets, reduction: str = "mean"):
     Its gradient is ``-y`` where the margin is violated (``y * score < 1``), else 0, also at
     ``y * score = 1`` (relu's convention at its kink).
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction)
     _same_shape("hinge_loss", scores, targets)
     values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
     if np.count_nonzero(np.abs(values) != 1):  # count_nonzero: no reduction machinery (any() is 2x dearer)
@@ -226,8 +226,7 @@ class _Loss(Module):
     function = staticmethod(mse_loss)
 
     def __init__(self, reduction: str = "mean") -> None:
-        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:  # torch's first is weight
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        _check_reduction(reduction)  # PyTorch's first argument is a weight: a tensor here is an error
         self.reduction = reduction
 
     def forward(self, pred, target):

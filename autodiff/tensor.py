@@ -108,28 +108,35 @@ class _Lock:
             if not entry[1]:
                 del _FROZEN[id(a)]
                 free.append(a)
-        for a in sorted(free, key=lambda a: a.base is not None) + _WAITING:  # a view after its base
-            base = a.base
-            # a base that is no array (torch's memory, a buffer): numpy checks it when asked
-            if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
-                try:
-                    a.flags.writeable = True
-                except ValueError:  # its memory is read-only of itself
-                    pass
-                _unwait(a)
-            elif id(base) in _FROZEN and not any(w is a for w in _WAITING):  # else read-only of itself
-                _WAITING.append(a)
-        if _BLOCKED:  # in the order made: a view of a blocked view comes after it
+        pending = sorted(free, key=lambda a: a.base is not None)  # a view after its base
+        while True:  # until nothing more became writable: a view may wait for a blocked one, and back
+            thawed = False
+            for a in pending + _WAITING:
+                base = a.base
+                # a base that is no array (torch's memory, a buffer): numpy checks it when asked
+                if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
+                    try:
+                        a.flags.writeable = True
+                        thawed = True
+                    except ValueError:  # its memory is read-only of itself
+                        pass
+                    _unwait(a)
+                elif (id(base) in _FROZEN or _blocked(base)) and not any(w is a for w in _WAITING):
+                    _WAITING.append(a)  # else read-only of itself
+            pending = []
             still = []
-            for view, source in _BLOCKED:
+            for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
                 if source.flags.writeable:
                     try:
                         view.flags.writeable = True
-                    except ValueError:  # its memory is read-only of itself
+                        thawed = True
+                    except ValueError:
                         pass
                 else:
                     still.append((view, source))
             _BLOCKED[:] = still
+            if not thawed:
+                return
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
@@ -729,8 +736,12 @@ def _view_lock(data: np.ndarray, base: Tensor) -> _Lock:
 def _block(view: np.ndarray, source: np.ndarray) -> None:
     """``view``, a view op's output on ``source``, waits in ``_BLOCKED`` for ``source`` to be
     writable if numpy made it read-only because a lock froze ``source``."""
-    if not view.flags.writeable and (id(source) in _FROZEN or any(v is source for v, _ in _BLOCKED)):
+    if not view.flags.writeable and (id(source) in _FROZEN or _blocked(source)):
         _BLOCKED.append((view, source))
+
+
+def _blocked(array: np.ndarray) -> bool:
+    return bool(_BLOCKED) and any(v is array for v, _ in _BLOCKED)
 
 
 def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:

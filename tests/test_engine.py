@@ -1233,6 +1233,23 @@ def test_a_view_op_on_an_array_a_lock_froze_is_writable_once_the_lock_is_gone(vi
     assert a[0, 0] == 5.0 and np.all(w.grad.numpy() == 1.0)
 
 
+def test_an_array_handed_out_from_a_saved_view_of_a_frozen_array_is_writable_at_the_end():
+    # the saved tensor's numpy() view waits for its base, itself waiting for the array a lock
+    # froze: it stayed read-only for good
+    a = np.ones((300, 100))
+    w = ad.tensor(np.ones((300, 100)), requires_grad=True)
+    first = (a * w).sum()  # a, large, is held (read-only) until first's backward
+    t = ad.transpose(a)  # read-only from birth
+    second = (t * w.T).sum()  # saves t
+    handed = t.numpy()  # a guarded read-only view while t is saved
+    first.backward()
+    with pytest.raises(RuntimeError, match="saved by op"):
+        handed[0, 0] = 2.0  # t is still needed
+    second.backward()
+    handed[0, 0] = 2.0
+    assert a[0, 0] == 2.0 and np.all(w.grad.numpy() == 2.0)
+
+
 def test_an_index_array_changed_before_backward_changes_nothing():
     x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     idx = np.array([0, 1])

@@ -50,7 +50,7 @@ import numpy as np
 from . import grad_mode
 from .backward import gradients
 from .ops import _shape, copy
-from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _tensors_inside, _wrap
+from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _carries_tangent, _tensors_inside, _wrap
 
 _mode = grad_mode._state
 _tokens = itertools.count(1)
@@ -82,20 +82,13 @@ class _Differentiating:
         _mode.enabled = self.prev
 
 
-def _carries(t: Any) -> bool:
-    """Whether ``t`` carries the running forward sweep's tangent."""
-    token = _mode.forward
-    return bool(token) and isinstance(t, Tensor) and t._tangent is not None and t._tangent[0] == token
-
-
 def _live(t: Any) -> bool:
     """Whether ``t`` depends on a variable of an enclosing transform (records, or carries its tangent)."""
     if not isinstance(t, Tensor):
         return False
-    token = _mode.forward
-    if token and t._tangent is not None and t._tangent[0] == token:
+    if _carries_tangent(t):
         return True
-    return t.requires_grad and bool(token or _nesting.reverse)
+    return t.requires_grad and bool(_mode.forward or _nesting.reverse)
 
 
 def _differentiable(inputs: Sequence["_Input"], tangents: Sequence = ()) -> bool:
@@ -132,9 +125,8 @@ class _Input:
             data = value._data
             # the tangent of an enclosing forward sweep: a fresh leaf made from this tensor is
             # the same variable to that sweep, so it must carry the tangent along
-            pair = value._tangent
-            if pair is not None and _mode.forward and pair[0] == _mode.forward:
-                self.pair = pair
+            if _carries_tangent(value):
+                self.pair = value._tangent
         else:
             data = np.array(value)  # a copy: the caller may write into the array before a pullback runs
         if data.dtype.kind not in "fiub":
@@ -224,7 +216,7 @@ def _zeros_for(x: Tensor, batch: tuple = ()) -> Tensor:
 def _value(first: _Input, out: Tensor, create: bool) -> Any:
     """A scalar function's value: a Tensor where results are Tensors, else a Python number (or array);
     detached unless this transform's results are differentiable (it hangs on the internal leaf)."""
-    if create or _carries(out):
+    if create or _carries_tangent(out):
         return out
     if first.kind == "tensor":
         return out.detach()
@@ -397,7 +389,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tuple(x.give(_zeros_for(t) if g is None else g)
                      for x, t, g in zip(inputs, xs, grads, strict=True))
 
-    value = out if create or _carries(out) else out.detach()  # else it hangs on the internal leaves
+    value = out if create or _carries_tangent(out) else out.detach()  # else it hangs on the internal leaves
     return (inputs[0].give(value) if inputs else value), pullback
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .backward import _unbroadcast, gradients, topological
+from .functional import _ForwardSweep, _tangent
 from .grad_mode import no_grad, trace_ops
 from .ops import concatenate, reshape
 from .tensor import NoTangentRule, Tensor, _wrap
@@ -215,8 +216,6 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
     """Forward mode against reverse mode and finite differences along random u, v; where the
     step crosses a kink (``center``: the sides of the kinks, with check_kinks), against
     reverse mode only, the op recorded in ``kinked``."""
-    from .functional import _ForwardSweep
-
     directions = [_unit(rng, v.size).reshape(v.shape) if on else None
                   for v, on in zip(values, active, strict=True)]
     u = _unit(rng, out.size)
@@ -228,10 +227,7 @@ def _check_forward(f, inputs, values, active, out, wrt, evaluate, eps, atol, rto
                     x = _wrap(v.copy()).requires_grad_()
                     x._tangent = (token, d)
                 args.append(x)
-            result = _flat(f(*args))
-            pair = result._tangent
-            Jv = np.zeros(out.shape) if pair is None or pair[0] != token else np.asarray(
-                pair[1]._data if isinstance(pair[1], Tensor) else pair[1])
+            Jv = _tangent(_flat(f(*args)), token)
     except NoTangentRule as error:
         warnings.warn(f"gradcheck: forward mode not checked: {error}", stacklevel=3)
         return None

@@ -25,7 +25,7 @@ import numpy as np
 from . import grad_mode
 from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
-from .tensor import _SWEEPS, Tensor, _RetainGrad, _wrap
+from .tensor import _SWEEPS, Tensor, _finite, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
@@ -46,8 +46,6 @@ def _unused_error(i: int, x: Tensor, reached: bool = False) -> ValueError:
 
 def _check_finite(t: Tensor, index: int, g, gi, args) -> None:
     """Anomaly detection in the reverse sweep: a non-finite gradient from finite values."""
-    from .tensor import _finite
-
     if not _finite(gi) and _finite(g) and all(_finite(a) for a in args):
         where = getattr(t, "_where", None)
         shapes = ", ".join(str(np.shape(a)) for a in args)

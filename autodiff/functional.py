@@ -49,7 +49,7 @@ import numpy as np
 
 from . import grad_mode
 from .backward import gradients
-from .ops import _shape, copy
+from .ops import _shape, copy, stack
 from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _carries_tangent, _tensors_inside, _wrap
 
 _mode = grad_mode._state
@@ -292,8 +292,6 @@ def _pull(outs: Sequence[Tensor], wrt: Sequence[Tensor], seeds: Sequence, create
 def _rows(out: Tensor, xs: Sequence[Tensor], create: bool) -> list[Tensor]:
     """``∂out/∂x`` for each ``x`` (shape ``out.shape + x.shape``), one reverse sweep per element of
     ``out``, on tensors: for nested transforms, whose results must carry tangents or be recorded."""
-    from .ops import stack
-
     if not out.requires_grad or out.size == 0:
         return [_zeros_for(x, out.shape) for x in xs]
     rows = [[] for _ in xs]

@@ -20,7 +20,7 @@ import numpy as np
 from .backward import _unbroadcast, gradients, topological
 from .functional import _ForwardSweep, _tangent
 from .grad_mode import no_grad, trace_ops
-from .ops import concatenate, reshape
+from .ops import _keep_shape, concatenate, reshape
 from .tensor import NoTangentRule, Tensor, _wrap
 
 
@@ -288,8 +288,6 @@ def _reduction_axis(site) -> Any:
 
 def _extremes(vals, out, site) -> np.ndarray:
     # which elements a max/min reduction picks: a step that changes them crosses a tie
-    from .ops import _keep_shape
-
     return vals[0] == np.reshape(out, _keep_shape(np.shape(vals[0]), _reduction_axis(site)))
 
 

@@ -98,7 +98,8 @@ class _Lock:
 
         A view can be writable only once its base is: a base frozen through another lock
         (memory shared by tensors that do not share a lock) is thawed later, and the view
-        waits in ``_WAITING`` until then.
+        waits in ``_WAITING`` until then; a view op's output that numpy made read-only waits
+        in ``_BLOCKED`` for the array it was taken from. Each pass may free the next.
         """
         self.exposed, frozen = self.exposed
         free = []

@@ -116,23 +116,15 @@ class _Lock:
                 base = a.base
                 # a base that is no array (torch's memory, a buffer): numpy checks it when asked
                 if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
-                    try:
-                        a.flags.writeable = True
-                        thawed = True
-                    except ValueError:  # its memory is read-only of itself
-                        pass
+                    thawed = _make_writable(a) or thawed
                     _unwait(a)
-                elif (id(base) in _FROZEN or _blocked(base)) and not any(w is a for w in _WAITING):
+                elif (id(base) in _FROZEN or _blocked(base)) and not _waiting(a):
                     _WAITING.append(a)  # else read-only of itself
             pending = []
             still = []
             for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
                 if source.flags.writeable:
-                    try:
-                        view.flags.writeable = True
-                        thawed = True
-                    except ValueError:
-                        pass
+                    thawed = _make_writable(view) or thawed
                 else:
                     still.append((view, source))
             _BLOCKED[:] = still
@@ -146,9 +138,23 @@ _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.tha
 _BLOCKED: list = []
 
 
+def _make_writable(a: np.ndarray) -> bool:
+    """Make ``a`` writable; False if its memory is read-only of itself."""
+    try:
+        a.flags.writeable = True
+    except ValueError:
+        return False
+    return True
+
+
+def _waiting(a: np.ndarray) -> bool:
+    """Whether ``a`` is in ``_WAITING`` (by identity: == is elementwise)."""
+    return bool(_WAITING) and any(w is a for w in _WAITING)
+
+
 def _unwait(a: np.ndarray) -> bool:
-    """Take ``a`` off ``_WAITING``; whether it was there (by identity: == is elementwise)."""
-    if _WAITING and any(w is a for w in _WAITING):
+    """Take ``a`` off ``_WAITING``; whether it was there."""
+    if _waiting(a):
         _WAITING[:] = [w for w in _WAITING if w is not a]
         return True
     return False

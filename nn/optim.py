@@ -76,10 +76,10 @@ class Optimizer:
 
 def _check_range(name: str, value: float, below: float = math.inf) -> None:
     # a real number of any kind: Python's, numpy's, a 0-d array or tensor (not a str or a bool)
-    kind = np.asarray(value).dtype.kind if np.ndim(value) == 0 else "not one number"
-    if kind not in "iuf":
+    number = np.asarray(value)
+    if number.ndim or number.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    if not 0 <= float(value) < below:  # also false for nan
+    if not 0 <= float(number) < below:  # also false for nan
         interval = "finite and non-negative" if below == math.inf else f"in [0, {below})"
         raise ValueError(f"{name} must be {interval}, got {value}")
 

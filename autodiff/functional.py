@@ -50,7 +50,15 @@ import numpy as np
 from . import grad_mode
 from .backward import gradients
 from .ops import _shape, copy, stack
-from .tensor import _SEQUENCES, NoTangentRule, NotBatched, Tensor, _carries_tangent, _tensors_inside, _wrap
+from .tensor import (
+    _SEQUENCES,
+    NoTangentRule,
+    NotBatched,
+    Tensor,
+    _carries_tangent,
+    _differentiated_inside,
+    _wrap,
+)
 
 _mode = grad_mode._state
 _tokens = itertools.count(1)
@@ -182,11 +190,11 @@ class _Input:
 
 def _no_tensor_inside(seq: list | tuple) -> None:
     """A list or tuple given as an argument is an array: a tensor inside it would be a constant."""
-    for item in _tensors_inside(seq):
-        if item.requires_grad or item._tangent is not None:
-            raise TypeError(f"a transform got a {type(seq).__name__} holding a tensor that is "
-                            "differentiated; its derivative would be lost: pass one tensor "
-                            "(ad.stack or ad.concatenate), or each as an argument of its own")
+    what = _differentiated_inside(seq)
+    if what:
+        raise TypeError(f"a transform got a {type(seq).__name__} holding a tensor that {what}; its "
+                        "derivative would be lost: pass one tensor (ad.stack or ad.concatenate), or "
+                        "each as an argument of its own")
 
 
 def _is_index(i: Any) -> bool:

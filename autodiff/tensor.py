@@ -1073,15 +1073,25 @@ def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:
     """A list or tuple given as an operand, as an array: rules then read arrays (``x.ndim``),
     at every order. A tensor inside it that requires grad, or carries a forward-mode tangent,
     would lose its gradient or tangent: an error."""
-    for item in _tensors_inside(seq):
-        recorded = item.requires_grad and _mode.enabled
-        if recorded or _carries_tangent(item):
-            what = "requires grad" if recorded else "carries a forward-mode tangent"
-            raise TypeError(
-                f"op '{name}' got a {type(seq).__name__} holding a tensor that {what}; "
-                "its derivative would be lost: combine tensors with ad.stack or ad.concatenate"
-            )
+    what = _differentiated_inside(seq)
+    if what:
+        raise TypeError(
+            f"op '{name}' got a {type(seq).__name__} holding a tensor that {what}; "
+            "its derivative would be lost: combine tensors with ad.stack or ad.concatenate"
+        )
     return np.asarray(seq)
+
+
+def _differentiated_inside(seq: list | tuple) -> str | None:
+    """What makes a tensor inside ``seq`` (nested lists too) differentiated, if one is: it
+    requires grad while recording, or carries a tangent of the running forward sweep (a
+    tangent left from an ended sweep is not one)."""
+    for item in _tensors_inside(seq):
+        if item.requires_grad and _mode.enabled:
+            return "requires grad"
+        if _carries_tangent(item):
+            return "carries a forward-mode tangent"
+    return None
 
 
 def _tensors_inside(seq: list | tuple) -> Iterator[Tensor]:

@@ -634,6 +634,22 @@ def test_a_list_holding_a_differentiated_tensor_is_an_error_not_a_constant():
     np.testing.assert_array_equal(inner([[1.0, 2.0]]), [[3.0, 12.0]])  # a list of numbers is an array
 
 
+def test_a_list_holding_a_tensor_with_a_tangent_is_refused_only_during_its_sweep():
+    inner = ad.grad(lambda p: (p ** 3).sum())
+    kept = []
+
+    def f(x):
+        kept.append(2 * x)  # carries x's tangent while the sweep runs, and keeps it after
+        with pytest.raises(TypeError, match="forward-mode tangent"):
+            inner([kept[0], kept[0]])
+        return x
+
+    x = np.array([0.5, -1.0])
+    ad.jvp(f, (x,), (np.ones(2),))
+    assert kept[0]._tangent is not None  # a tangent of an ended sweep: a constant now
+    np.testing.assert_array_equal(inner([kept[0], kept[0]]), [3 * (2 * x) ** 2] * 2)
+
+
 @pytest.mark.parametrize("value", [np.array([1 + 2j, 3 - 1j]), None, {"a": 1.0}])
 def test_arguments_that_are_not_real_numbers_are_an_error(value):
     with pytest.raises(TypeError, match="real numbers"):

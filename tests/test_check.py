@@ -49,7 +49,7 @@ def test_command_line_table_and_filter():
                             capture_output=True, text=True)
     assert result.returncode == 0
     header = result.stdout.splitlines()[0].split()
-    assert header == ["op", "runs", "modes", "rev", "abs", "rev", "rel", "fwd", "abs", "fwd", "rel",
+    assert header == ["op", "runs", "rev", "abs", "rev", "rel", "fwd", "abs", "fwd", "rel",
                       "2nd", "abs", "2nd", "rel", "result"]
     assert "softmax" in result.stdout and "matmul" not in result.stdout
     missing = subprocess.run([sys.executable, "-m", "autodiff", "check", "--op", "nonexistent"],

@@ -118,8 +118,9 @@ class _Lock:
                 if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
                     thawed = _make_writable(a) or thawed
                     _unwait(a)
-                elif (id(base) in _FROZEN or _blocked(base)) and not _waiting(a):
-                    _WAITING.append(a)  # else read-only of itself
+                elif (id(base) in _FROZEN or _blocked(base) or _waiting(base)) and not _waiting(a):
+                    _WAITING.append(a)  # else read-only of itself (a subclass view's base is the
+                    # view it was taken from: numpy stops its chain there, and that may wait too)
             pending = []
             still = []
             for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
@@ -724,6 +725,8 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
                 t._data = data.copy()
             else:
                 t._lock = _exposing(base)
+                if isinstance(base.base, np.ndarray):  # a view: the caller may write into the
+                    t._lock.exposed.append(base.base)  # array it was taken from (as _hold_array)
                 _block(data, base)
     t._requires_grad = False
     return t
@@ -742,9 +745,15 @@ def _view_lock(data: np.ndarray, base: Tensor) -> _Lock:
 
 def _block(view: np.ndarray, source: np.ndarray) -> None:
     """``view``, a view op's output on ``source``, waits in ``_BLOCKED`` for ``source`` to be
-    writable if numpy made it read-only because a lock froze ``source``."""
-    if not view.flags.writeable and (id(source) in _FROZEN or _blocked(source)):
-        _BLOCKED.append((view, source))
+    writable if numpy made it read-only because a lock froze ``source`` (or an array it
+    waits for). A ``source`` read-only of itself (the caller's view of frozen memory, which
+    numpy made read-only) holds nothing: then the view waits for its memory's owner."""
+    if view.flags.writeable:
+        return
+    for s in (source, view.base):  # view.base: the owner (numpy points every view at it)
+        if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
+            _BLOCKED.append((view, s))
+            return
 
 
 def _blocked(array: np.ndarray) -> bool:

@@ -1398,6 +1398,59 @@ def test_a_large_view_given_to_an_op_locks_the_array_it_was_taken_from():
     A[0] = 100.0
 
 
+@pytest.mark.parametrize("view", [lambda v: ad.reshape(v, (4,)), ad.transpose])
+def test_a_view_op_given_a_numpy_view_locks_the_array_it_was_taken_from(view):
+    # only the view was locked: a write through the array got through, a wrong gradient
+    u, p = np.ones(4), ad.tensor(np.ones(4), requires_grad=True)
+    loss = (view(u[:]) * p).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        u[:] = 5.0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones(4))
+    u[:] = 5.0
+
+
+def _two_tensors_on(u):
+    d, e = ad.Tensor(np.zeros(u.shape)), ad.Tensor(np.zeros(u.shape))
+    d.data, e.data = u, u
+    return d, e
+
+
+def test_an_array_handed_out_from_a_view_of_memory_two_locks_froze_is_writable_at_the_end():
+    u, p = np.ones(4), ad.tensor(np.ones(4), requires_grad=True)
+    d, e = _two_tensors_on(u)
+    a, b = d * p, e * p  # two locks freeze u
+    handed = d[:2].numpy()  # of d[:2]'s read-only view of u
+    del a  # u stays frozen by e's lock: the view waits, and handed for it
+    assert not handed.flags.writeable
+    del b
+    assert u.flags.writeable and handed.flags.writeable
+
+
+def test_a_view_op_on_a_view_that_waits_for_its_base_is_writable_at_the_end():
+    u, p = np.ones(4), ad.tensor(np.ones(4), requires_grad=True)
+    s = u[:]  # the user's view, made before anything was saved
+    e, d = ad.Tensor(np.zeros(4)), ad.Tensor(np.zeros(4))
+    e.data, d.data = u, s
+    a = e * p  # u frozen
+    b = d * p
+    del b  # s thawed, but waits for u
+    handed = d[:2].numpy()
+    del a
+    assert s.flags.writeable and handed.flags.writeable
+
+
+def test_a_view_op_on_a_view_numpy_made_read_only_is_writable_with_its_memory():
+    u, p = np.ones(4), ad.tensor(np.ones(4), requires_grad=True)
+    e = ad.Tensor(np.zeros(4))
+    e.data = u
+    a = e * p  # u frozen
+    s = u[:2]  # read-only from birth: the user's own view, beyond reach (it stays so)
+    handed = ad.transpose(s).numpy()  # a view of u's memory
+    del a
+    assert u.flags.writeable and handed.flags.writeable
+
+
 def test_a_view_made_while_its_memory_is_saved_is_writable_after_backward():
     x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     held = x.numpy()  # handed out: frozen while saved, so numpy makes views of it read-only

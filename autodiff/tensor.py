@@ -17,8 +17,10 @@ Decisions recorded here:
   tensor is alive and not yet run, writing to that tensor (in-place ops,
   ``t.data[...] = v``, ``t.data = v``) raises an error naming the op. An array the
   user took earlier (``t.data``, ``t.numpy()``, ``np.asarray(t)``) is made read-only
-  for that time, so a write through it raises too (numpy's own error). Views the
-  user makes of such an array with numpy are beyond the engine's reach.
+  for that time, so a write through it raises too (numpy's own error), as is every
+  array of that memory the engine handed out or was given under another tensor or op
+  (``_VIEWS``). Views the user makes of such an array with numpy, and never gives the
+  engine, are beyond its reach.
 * ``ad.tensor(data)`` and ``Tensor(data)`` copy their input, as ``np.array`` and
   ``torch.tensor`` do, so a pending graph cannot be changed through the caller's array.
 """
@@ -69,17 +71,22 @@ class _Lock:
             self.exposed = [array]
         elif exposed[-1] is not array and not any(a is array for a in exposed):  # usually the last
             exposed.append(array)
+        else:
+            return
+        if isinstance(array.base, np.ndarray):
+            _note_view(array)
 
     def freeze(self) -> None:
         """The first pending node saved the values: the user's arrays become read-only.
 
         An array may be under several locks (given to two tensors, or to an op and a
         tensor): ``_FROZEN`` counts the locks that froze each, and the last to thaw it
-        makes it writable again.
+        makes it writable again. The views of the same memory that another lock exposed
+        (``_VIEWS``) are frozen with them.
         """
         exposed = self.exposed
         frozen = []
-        for a in exposed:
+        for a in exposed + _views_of(exposed) if _VIEWS else exposed:
             entry = _FROZEN.get(id(a))
             if entry is not None:
                 entry[1] += 1
@@ -134,6 +141,58 @@ class _Lock:
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
+
+# The views the engine handed out or was given, by the id of their memory's owner (numpy
+# points every plain view's base at it): {id(owner): {id(view): weak reference}}. numpy
+# cannot list an array's views, and one memory may be under several locks (an array given
+# to two tensors, or to an op and to a view op): a lock that freezes an array of that memory
+# freezes these too. An entry goes with the last of its views (which keep their owner alive,
+# so an id in here is always a live owner's).
+_VIEWS: dict = {}
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _note_view(view: np.ndarray) -> None:
+    """Remember ``view``, handed out or given (see ``_VIEWS``). One made before a lock froze
+    its memory's owner (numpy left it writable) is read-only until the owner thaws."""
+    owner = _owner(view)
+    key = id(owner)
+    views = _VIEWS.get(key)
+    if views is None or id(view) not in views:
+        ref = weakref.ref(view, lambda _, key=key, k=id(view): _forget_view(key, k))
+        _VIEWS.setdefault(key, {})[id(view)] = ref  # after the allocations (a collection may run
+        # another view's callback, which drops an emptied entry)
+    if view.flags.writeable and (id(owner) in _FROZEN or _waiting(owner) or _blocked(owner)) \
+            and view.base is owner:
+        view.flags.writeable = False
+        _WAITING.append(view)
+
+
+def _forget_view(key: int, k: int) -> None:
+    views = _VIEWS.get(key)
+    if views is not None:
+        views.pop(k, None)
+        if not views:
+            del _VIEWS[key]
+
+
+def _views_of(arrays: list) -> list:
+    """The views in ``_VIEWS`` of the memory of ``arrays`` that they do not hold."""
+    more: list = []
+    for a in arrays:
+        views = _VIEWS.get(id(_owner(a)))
+        if views:
+            for ref in list(views.values()):
+                v = ref()
+                if v is not None and not any(v is b for b in arrays) and not any(v is b for b in more):
+                    more.append(v)
+    return more
+
 # (view, the array it was taken from): a view op's output on a numpy array that a lock had
 # frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
 _BLOCKED: list = []
@@ -323,6 +382,8 @@ class Tensor:
                 _frozen_with(saved, array)
         else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
             self._lock = _exposing(array)
+            if isinstance(array.base, np.ndarray):  # a view: the caller may write into the array
+                self._lock.exposed.append(array.base)  # it was taken from (as _wrap, _hold_array)
 
     @property
     def shape(self) -> tuple:
@@ -769,6 +830,7 @@ def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
         exposed[1].append(array)
     else:
         lock.exposed = (exposed, [array])
+    _note_view(array)  # a view: writable later, and frozen with its memory again
     return array
 
 
@@ -776,6 +838,8 @@ def _exposing(array: np.ndarray) -> _Lock:
     """A new lock of memory the user holds as ``array`` (see ``_Lock.expose``)."""
     lock = _new(_Lock)
     lock.count, lock.op, lock.exposed = 0, "", [array]
+    if array.base is not None and isinstance(array.base, np.ndarray):
+        _note_view(array)
     return lock
 
 
@@ -891,7 +955,11 @@ def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
             return None
         lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
         # a view's base too: the caller may write into the array the view was taken from
-        lock.count, lock.exposed = 0, [a] if not isinstance(a.base, np.ndarray) else [a, a.base]
+        if isinstance(a.base, np.ndarray):
+            lock.count, lock.exposed = 0, [a, a.base]
+            _note_view(a)
+        else:
+            lock.count, lock.exposed = 0, [a]
     lock.count += 1
     lock.op = name
     if lock.count == 1:

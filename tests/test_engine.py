@@ -1410,6 +1410,53 @@ def test_a_view_op_given_a_numpy_view_locks_the_array_it_was_taken_from(view):
     u[:] = 5.0
 
 
+def _given(u):
+    d = ad.Tensor(np.zeros(u.shape))
+    d.data = u
+    return d
+
+
+# One memory under two locks: an array handed out or given under one lock, the memory saved
+# through another. The write went through, a wrong gradient; it must be refused until backward.
+@pytest.mark.parametrize("case", ["view op's output, then the array to an op",
+                                  "a tensor's view, then the array to an op",
+                                  "view op's output, then a tensor of the array saved",
+                                  "a view tensor handed out after the save",
+                                  "a view given as .data: its array",
+                                  "a view given to a tensor, the array saved through another"])
+def test_an_array_of_memory_a_graph_saved_through_another_tensor_is_read_only(case):
+    n = 96 if "to an op" in case else 4  # 72 KiB: an op locks the array (a small one it copies)
+    u = np.random.default_rng(0).standard_normal((n, n))
+    recorded = u.copy()
+    p = ad.tensor(np.ones((n, n)), requires_grad=True)
+    if case == "view op's output, then the array to an op":
+        write = ad.transpose(u).numpy()
+        y = p * u
+    elif case == "a tensor's view, then the array to an op":
+        write = _given(u).T.numpy()
+        y = p * u
+    elif case == "view op's output, then a tensor of the array saved":
+        write = ad.transpose(u).numpy()
+        y = p * _given(u)
+    elif case == "a view tensor handed out after the save":
+        v = ad.transpose(u)  # made while u was writable
+        y = p * _given(u)
+        write = v.numpy()
+    elif case == "a view given as .data: its array":
+        y = p * _given(u.T.T)
+        write = u
+    else:
+        write = u.T.T  # the caller's own view (alone, beyond reach) given to a tensor
+        keep = _given(write)  # noqa: F841
+        y = p * _given(u)
+    with pytest.raises(ValueError, match="read-only"):
+        write[...] = 0.0
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), 2 * recorded ** 2)
+    write[...] = 0.0  # writable once the graph is done
+    assert not u.any()
+
+
 def _two_tensors_on(u):
     d, e = ad.Tensor(np.zeros(u.shape)), ad.Tensor(np.zeros(u.shape))
     d.data, e.data = u, u

@@ -17,10 +17,10 @@ Decisions recorded here:
   tensor is alive and not yet run, writing to that tensor (in-place ops,
   ``t.data[...] = v``, ``t.data = v``) raises an error naming the op. An array the
   user took earlier (``t.data``, ``t.numpy()``, ``np.asarray(t)``) is made read-only
-  for that time, so a write through it raises too (numpy's own error), as is every
-  array of that memory the engine handed out or was given under another tensor or op
-  (``_VIEWS``). Views the user makes of such an array with numpy, and never gives the
-  engine, are beyond its reach.
+  for that time, so a write through it raises too (numpy's own error). Views the
+  user makes of such an array with numpy are beyond the engine's reach, and so, for
+  now, is an array of one memory that one lock handed out while another lock's values
+  are saved (an array given to two tensors: each lock freezes only what it exposed).
 * ``ad.tensor(data)`` and ``Tensor(data)`` copy their input, as ``np.array`` and
   ``torch.tensor`` do, so a pending graph cannot be changed through the caller's array.
 """
@@ -70,31 +70,31 @@ class _Lock:
         if exposed is None:
             self.exposed = [array]
         elif exposed[-1] is not array and not any(a is array for a in exposed):  # usually the last
+            if len(exposed) >= 16 and not len(exposed) & (len(exposed) - 1):  # 16, 32, 64...: amortised
+                # arrays only this list holds (a view of a view tensor gone: W.T.numpy() in a
+                # loop adds one each time) are dropped: nobody can write through them
+                counts = _refcounts(exposed)
+                exposed[:] = [a for a, n in zip(exposed, counts, strict=True) if n > _HELD_BY_LIST_ALONE]
             exposed.append(array)
-        else:
-            return
-        if isinstance(array.base, np.ndarray):
-            _note_view(array)
 
     def freeze(self) -> None:
         """The first pending node saved the values: the user's arrays become read-only.
 
         An array may be under several locks (given to two tensors, or to an op and a
         tensor): ``_FROZEN`` counts the locks that froze each, and the last to thaw it
-        makes it writable again. The views of the same memory that another lock exposed
-        (``_VIEWS``) are frozen with them.
+        makes it writable again.
         """
         exposed = self.exposed
         frozen = []
-        for a in exposed + _views_of(exposed) if _VIEWS else exposed:
+        for a in exposed:
             entry = _FROZEN.get(id(a))
             if entry is not None:
                 entry[1] += 1
             elif a.flags.writeable:
                 a.flags.writeable = False
                 _FROZEN[id(a)] = [a, 1]
-            elif _unwait(a):  # frozen still, its base not yet thawed: this lock takes it over
-                _FROZEN[id(a)] = [a, 1]
+            elif _unwait(a) or _unblock(a):  # frozen still, waiting for its base or source to
+                _FROZEN[id(a)] = [a, 1]  # thaw: this lock takes it over
             else:  # read-only of itself (a broadcast view, the caller's choice)
                 continue
             frozen.append(a)
@@ -116,7 +116,7 @@ class _Lock:
             if not entry[1]:
                 del _FROZEN[id(a)]
                 free.append(a)
-        pending = sorted(free, key=lambda a: a.base is not None)  # a view after its base
+        pending = sorted(free, key=_depth)  # a view after its base (a subclass view's base is a view)
         while True:  # until nothing more became writable: a view may wait for a blocked one, and back
             thawed = False
             for a in pending + _WAITING:
@@ -142,60 +142,26 @@ class _Lock:
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
 
-# The views the engine handed out or was given, by the id of their memory's owner (numpy
-# points every plain view's base at it): {id(owner): {id(view): weak reference}}. numpy
-# cannot list an array's views, and one memory may be under several locks (an array given
-# to two tensors, or to an op and to a view op): a lock that freezes an array of that memory
-# freezes these too. An entry goes with the last of its views (which keep their owner alive,
-# so an id in here is always a live owner's).
-_VIEWS: dict = {}
+
+def _refcounts(arrays: list) -> list:
+    return [sys.getrefcount(a) for a in arrays]
 
 
-def _owner(a: np.ndarray) -> np.ndarray:
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
-def _note_view(view: np.ndarray) -> None:
-    """Remember ``view``, handed out or given (see ``_VIEWS``). One made before a lock froze
-    its memory's owner (numpy left it writable) is read-only until the owner thaws."""
-    owner = _owner(view)
-    key = id(owner)
-    views = _VIEWS.get(key)
-    if views is None or id(view) not in views:
-        ref = weakref.ref(view, lambda _, key=key, k=id(view): _forget_view(key, k))
-        _VIEWS.setdefault(key, {})[id(view)] = ref  # after the allocations (a collection may run
-        # another view's callback, which drops an emptied entry)
-    if view.flags.writeable and (id(owner) in _FROZEN or _waiting(owner) or _blocked(owner)) \
-            and view.base is owner:
-        view.flags.writeable = False
-        _WAITING.append(view)
-
-
-def _forget_view(key: int, k: int) -> None:
-    views = _VIEWS.get(key)
-    if views is not None:
-        views.pop(k, None)
-        if not views:
-            del _VIEWS[key]
-
-
-def _views_of(arrays: list) -> list:
-    """The views in ``_VIEWS`` of the memory of ``arrays`` that they do not hold."""
-    more: list = []
-    for a in arrays:
-        views = _VIEWS.get(id(_owner(a)))
-        if views:
-            for ref in list(views.values()):
-                v = ref()
-                if v is not None and not any(v is b for b in arrays) and not any(v is b for b in more):
-                    more.append(v)
-    return more
-
+# what _refcounts gives for an array that only its list holds (3 on CPython 3.11: the list, the
+# loop variable, the call's argument), measured: interpreters differ in the references they borrow
+_HELD_BY_LIST_ALONE = _refcounts([np.empty(0)])[0]
 # (view, the array it was taken from): a view op's output on a numpy array that a lock had
 # frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
 _BLOCKED: list = []
+
+
+def _depth(a: np.ndarray) -> int:
+    """How many arrays ``a``'s chain of bases holds (numpy points a plain view at the owner:
+    1; a view of a subclass view, at that view)."""
+    n = 0
+    while isinstance(a.base, np.ndarray):
+        a, n = a.base, n + 1
+    return n
 
 
 def _make_writable(a: np.ndarray) -> bool:
@@ -821,6 +787,14 @@ def _blocked(array: np.ndarray) -> bool:
     return bool(_BLOCKED) and any(v is array for v, _ in _BLOCKED)
 
 
+def _unblock(array: np.ndarray) -> bool:
+    """Take ``array`` off ``_BLOCKED``; whether it was there."""
+    if _blocked(array):
+        _BLOCKED[:] = [(v, source) for v, source in _BLOCKED if v is not array]
+        return True
+    return False
+
+
 def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
     """Count ``array`` (read-only, of memory ``lock`` guards) as frozen by it: it is made
     writable when the lock's pending nodes are done. Returns it."""
@@ -830,7 +804,6 @@ def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
         exposed[1].append(array)
     else:
         lock.exposed = (exposed, [array])
-    _note_view(array)  # a view: writable later, and frozen with its memory again
     return array
 
 
@@ -838,8 +811,6 @@ def _exposing(array: np.ndarray) -> _Lock:
     """A new lock of memory the user holds as ``array`` (see ``_Lock.expose``)."""
     lock = _new(_Lock)
     lock.count, lock.op, lock.exposed = 0, "", [array]
-    if array.base is not None and isinstance(array.base, np.ndarray):
-        _note_view(array)
     return lock
 
 
@@ -951,15 +922,11 @@ def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
     (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
     lock = _ARRAY_LOCKS.get(id(a))
     if lock is None:
-        if not a.flags.writeable and id(a) not in _FROZEN:
+        if not a.flags.writeable and id(a) not in _FROZEN and not _waiting(a) and not _blocked(a):
             return None
         lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
         # a view's base too: the caller may write into the array the view was taken from
-        if isinstance(a.base, np.ndarray):
-            lock.count, lock.exposed = 0, [a, a.base]
-            _note_view(a)
-        else:
-            lock.count, lock.exposed = 0, [a]
+        lock.count, lock.exposed = 0, [a] if not isinstance(a.base, np.ndarray) else [a, a.base]
     lock.count += 1
     lock.op = name
     if lock.count == 1:

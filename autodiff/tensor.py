@@ -141,6 +141,9 @@ class _Lock:
 
 
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
+# (view, the array it was taken from): a view op's output on a numpy array that a lock had
+# frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
+_BLOCKED: list = []
 
 
 def _refcounts(arrays: list) -> list:
@@ -150,9 +153,6 @@ def _refcounts(arrays: list) -> list:
 # what _refcounts gives for an array that only its list holds (3 on CPython 3.11: the list, the
 # loop variable, the call's argument), measured: interpreters differ in the references they borrow
 _HELD_BY_LIST_ALONE = _refcounts([np.empty(0)])[0]
-# (view, the array it was taken from): a view op's output on a numpy array that a lock had
-# frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
-_BLOCKED: list = []
 
 
 def _depth(a: np.ndarray) -> int:

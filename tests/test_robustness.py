@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import sys
 import weakref
 
@@ -98,3 +99,48 @@ def test_backward_releases_the_graph():
         assert probe() is None  # y is alive but its graph's saved values are gone
     finally:
         gc.enable()
+
+
+def _random_locks_program(seed: int) -> list:
+    """A random program over arrays given to tensors, view ops, hand-outs, ops that save
+    them, and graphs finished by backward() or dropped; returns every array it handed out
+    or was given, once every graph is gone."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([4, 96]))  # 96 x 96 float64: 72 KiB, locked rather than copied by ops
+    arrays = [rng.standard_normal((n, n)) for _ in range(2)]
+    arrays.append(arrays[0].T)  # the caller's own view, given to the engine below
+    p = ad.tensor(np.ones((n, n)), requires_grad=True)
+    tensors = []
+    for a in arrays:
+        t = Tensor(np.zeros((n, n)))
+        t.data = a
+        tensors.append(t)
+    views = [ad.transpose, ad.flatten, lambda x: ad.reshape(x, (np.shape(x)[-1], -1)),
+             lambda x: ad.getitem(x, slice(0, n // 2))]
+    graphs, g = [], None
+    for _ in range(16):
+        step = rng.integers(4)
+        pick = arrays[rng.integers(len(arrays))] if rng.integers(2) else tensors[rng.integers(len(tensors))]
+        if step == 0:  # a view op on an array or a tensor
+            tensors.append(views[rng.integers(len(views))](pick))
+        elif step == 1:  # an array handed out
+            t = tensors[rng.integers(len(tensors))]
+            arrays.append(t.numpy() if rng.integers(2) else np.asarray(t))
+        elif step == 2:  # an op that saves an array or a tensor
+            graphs.append((ad.reshape(p, (-1,))[: pick.size].reshape(pick.shape) * pick).sum())
+        elif graphs:  # a graph finished or dropped
+            g = graphs.pop(rng.integers(len(graphs)))
+            if rng.integers(2):
+                g.backward()
+    del graphs, g
+    gc.collect()
+    return arrays
+
+
+def test_random_programs_leave_no_array_read_only_once_every_graph_is_gone():
+    locks = importlib.import_module("autodiff.tensor")
+    for seed in range(200):  # 2 s
+        arrays = _random_locks_program(seed)
+        stuck = [i for i, a in enumerate(arrays) if not a.flags.writeable]
+        assert not stuck, f"seed {seed}: arrays {stuck} of {len(arrays)} left read-only"
+        assert not (locks._FROZEN or locks._WAITING or locks._BLOCKED or locks._ARRAY_LOCKS), f"seed {seed}"

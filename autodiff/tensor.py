@@ -310,7 +310,7 @@ class Tensor:
         lock = self._lock
         if lock is None:
             if not (self._rules and self._locks is _OUT):  # the usual first call, quickly
-                self._lock = _exposing(self._data)
+                self._lock = _exposing([self._data])
                 return self._data
         elif not lock.count and type(lock.exposed) is list and lock.exposed[-1] is self._data:
             return self._data  # handed out before, and nothing saved since: the usual repeat
@@ -347,9 +347,7 @@ class Tensor:
             if saved.count and not array.flags.writeable:
                 _frozen_with(saved, array)
         else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
-            self._lock = _exposing(array)
-            if isinstance(array.base, np.ndarray):  # a view: the caller may write into the array
-                self._lock.exposed.append(array.base)  # it was taken from (as _wrap, _hold_array)
+            self._lock = _exposing(_given(array))
 
     @property
     def shape(self) -> tuple:
@@ -751,9 +749,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
             if _foreign(base):  # it could not be locked (see _foreign)
                 t._data = data.copy()
             else:
-                t._lock = _exposing(base)
-                if isinstance(base.base, np.ndarray):  # a view: the caller may write into the
-                    t._lock.exposed.append(base.base)  # array it was taken from (as _hold_array)
+                t._lock = _exposing(_given(base))
                 _block(data, base)
     t._requires_grad = False
     return t
@@ -807,11 +803,18 @@ def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _exposing(array: np.ndarray) -> _Lock:
-    """A new lock of memory the user holds as ``array`` (see ``_Lock.expose``)."""
+def _exposing(arrays: list) -> _Lock:
+    """A new lock of memory the user holds as ``arrays`` (see ``_Lock.expose``)."""
     lock = _new(_Lock)
-    lock.count, lock.op, lock.exposed = 0, "", [array]
+    lock.count, lock.op, lock.exposed = 0, "", arrays
     return lock
+
+
+def _given(a: np.ndarray) -> list:
+    """The arrays to protect of an array the caller gave (``t.data = a``, an op's or a view
+    op's operand): it, and for a view the array it was taken from, which the caller may
+    write into too."""
+    return [a, a.base] if isinstance(a.base, np.ndarray) else [a]
 
 
 def _hold(t: Tensor, name: str) -> _Lock:
@@ -925,8 +928,7 @@ def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
         if not a.flags.writeable and id(a) not in _FROZEN and not _waiting(a) and not _blocked(a):
             return None
         lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
-        # a view's base too: the caller may write into the array the view was taken from
-        lock.count, lock.exposed = 0, [a] if not isinstance(a.base, np.ndarray) else [a, a.base]
+        lock.count, lock.exposed = 0, _given(a)
     lock.count += 1
     lock.op = name
     if lock.count == 1:

@@ -1513,15 +1513,9 @@ def test_views_handed_out_in_a_loop_are_not_kept_and_those_held_are_protected():
     assert w.numpy()[1, 0] == 1.0
 
 
-def _two_tensors_on(u):
-    d, e = ad.Tensor(np.zeros(u.shape)), ad.Tensor(np.zeros(u.shape))
-    d.data, e.data = u, u
-    return d, e
-
-
 def test_an_array_handed_out_from_a_view_of_memory_two_locks_froze_is_writable_at_the_end():
     u, p = np.ones(4), ad.tensor(np.ones(4), requires_grad=True)
-    d, e = _two_tensors_on(u)
+    d, e = _given(u), _given(u)
     a, b = d * p, e * p  # two locks freeze u
     handed = d[:2].numpy()  # of d[:2]'s read-only view of u
     del a  # u stays frozen by e's lock: the view waits, and handed for it

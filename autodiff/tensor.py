@@ -17,10 +17,12 @@ Decisions recorded here:
   tensor is alive and not yet run, writing to that tensor (in-place ops,
   ``t.data[...] = v``, ``t.data = v``) raises an error naming the op. An array the
   user took earlier (``t.data``, ``t.numpy()``, ``np.asarray(t)``) is made read-only
-  for that time, so a write through it raises too (numpy's own error). Views the
-  user makes of such an array with numpy are beyond the engine's reach, and so, for
-  now, is an array of one memory that one lock handed out while another lock's values
-  are saved (an array given to two tensors: each lock freezes only what it exposed).
+  for that time, so a write through it raises too (numpy's own error). One lock per
+  memory (``_MEMORY``): every tensor, view op and op that reaches one memory, and every
+  array of it handed out or given, shares it, so a save through any of them covers all
+  (a memory's parts are not told apart, as PyTorch's version counter does not). Views
+  the user makes of such an array with numpy, never given to the engine, are beyond its
+  reach.
 * ``ad.tensor(data)`` and ``Tensor(data)`` copy their input, as ``np.array`` and
   ``torch.tensor`` do, so a pending graph cannot be changed through the caller's array.
 """
@@ -31,6 +33,7 @@ import inspect
 import linecache
 import os
 import sys
+import threading
 import weakref
 from typing import Any, Callable, Iterator
 
@@ -57,48 +60,52 @@ def _carries_tangent(t: Any) -> bool:
 class _Lock:
     """How many pending nodes saved an array (shared by a tensor and its views).
 
-    ``exposed`` lists the arrays handed to the user while nothing was saved (None before
-    any was); while something is, it is a pair (those arrays, the ones made read-only for
-    the time). Made on hot paths by ``object.__new__`` with the three slots set: no call.
+    ``exposed``: None before the user held an array of its memory; then the memory's list
+    of weak references to the arrays of it the user holds, handed out or given (shared with
+    ``_MEMORY``, where it outlives the lock); while something is saved, the pair (that list,
+    the arrays made read-only for the time). ``owner``, set when the lock is entered in
+    ``_MEMORY``: the array that owns the memory. Made on hot paths by ``object.__new__``
+    with the three first slots set: no call.
     """
 
-    __slots__ = ("count", "op", "exposed")
+    __slots__ = ("count", "op", "exposed", "owner", "__weakref__")
 
     def expose(self, array: np.ndarray) -> None:
         """Remember ``array``, handed to the user: it is made read-only while the values are saved."""
         exposed = self.exposed
+        if type(array) is not np.ndarray and not isinstance(array, np.ndarray):
+            return  # a numpy scalar (what numpy's reductions give): nothing writes into one
         if exposed is None:
-            self.exposed = [array]
-        elif exposed[-1] is not array and not any(a is array for a in exposed):  # usually the last
-            if len(exposed) >= 16 and not len(exposed) & (len(exposed) - 1):  # 16, 32, 64...: amortised
-                # arrays only this list holds (a view of a view tensor gone: W.T.numpy() in a
-                # loop adds one each time) are dropped: nobody can write through them
-                counts = _refcounts(exposed)
-                exposed[:] = [a for a, n in zip(exposed, counts, strict=True) if n > _HELD_BY_LIST_ALONE]
-            exposed.append(array)
+            exposed = self.exposed = _unfiled(self, [])
+        elif exposed and exposed[-1]() is array:  # usually the last
+            return
+        if not any(r() is array for r in exposed):
+            _add_ref(exposed, array)
 
     def freeze(self) -> None:
         """The first pending node saved the values: the user's arrays become read-only.
 
-        An array may be under several locks (given to two tensors, or to an op and a
-        tensor): ``_FROZEN`` counts the locks that froze each, and the last to thaw it
-        makes it writable again.
+        An array may be under several locks (memory a custom op returned as a view of its
+        input's): ``_FROZEN`` counts the locks that froze each, and the last to thaw it makes
+        it writable again.
         """
         exposed = self.exposed
-        frozen = []
-        for a in exposed:
-            entry = _FROZEN.get(id(a))
-            if entry is not None:
-                entry[1] += 1
-            elif a.flags.writeable:
-                a.flags.writeable = False
-                _FROZEN[id(a)] = [a, 1]
-            elif _unwait(a) or _unblock(a):  # frozen still, waiting for its base or source to
-                _FROZEN[id(a)] = [a, 1]  # thaw: this lock takes it over
-            else:  # read-only of itself (a broadcast view, the caller's choice)
-                continue
-            frozen.append(a)
-        self.exposed = (exposed, frozen)
+        self.exposed = (exposed, [a for r in exposed if (a := r()) is not None and _freeze(a)])
+
+    def take(self, arrays: list) -> None:
+        """Arrays of this lock's memory that the user gave (see ``_memory_lock``): read-only at
+        once if the values are saved now."""
+        exposed = self.exposed
+        if type(exposed) is not tuple:
+            for a in arrays:
+                self.expose(a)
+            return
+        listed, frozen = exposed
+        for a in arrays:
+            if not any(r() is a for r in listed):
+                _add_ref(listed, a)
+                if _freeze(a):
+                    frozen.append(a)
 
     def thaw(self) -> None:
         """The last pending node is gone: give the user's arrays back their writability.
@@ -140,19 +147,34 @@ class _Lock:
                 return
 
 
+def _add_ref(refs: list, array: np.ndarray) -> None:
+    """Append a weak reference to ``array`` to a lock's list (see ``_Lock.exposed``), first
+    dropping the dead ones when it has 16, 32, 64... (W.T.numpy() in a loop adds one each time)."""
+    if len(refs) >= 16 and not len(refs) & (len(refs) - 1):
+        refs[:] = [r for r in refs if r() is not None]
+    refs.append(weakref.ref(array))
+
+
+def _freeze(a: np.ndarray) -> bool:
+    """Make ``a`` read-only for one more lock (see ``_Lock.freeze``); False if it is read-only
+    of itself (a broadcast view, the caller's choice), which no lock then holds."""
+    entry = _FROZEN.get(id(a))
+    if entry is not None:
+        entry[1] += 1
+    elif a.flags.writeable:
+        a.flags.writeable = False
+        _FROZEN[id(a)] = [a, 1]
+    elif _unwait(a) or _unblock(a):  # frozen still, waiting for its base or source to thaw:
+        _FROZEN[id(a)] = [a, 1]  # this lock takes it over
+    else:
+        return False
+    return True
+
+
 _WAITING: list = []  # arrays to thaw once their base is writable (see _Lock.thaw)
 # (view, the array it was taken from): a view op's output on a numpy array that a lock had
 # frozen, read-only from birth; writable once that array is (see _wrap and _Lock.thaw)
 _BLOCKED: list = []
-
-
-def _refcounts(arrays: list) -> list:
-    return [sys.getrefcount(a) for a in arrays]
-
-
-# what _refcounts gives for an array that only its list holds (3 on CPython 3.11: the list, the
-# loop variable, the call's argument), measured: interpreters differ in the references they borrow
-_HELD_BY_LIST_ALONE = _refcounts([np.empty(0)])[0]
 
 
 def _depth(a: np.ndarray) -> int:
@@ -310,17 +332,27 @@ class Tensor:
         lock = self._lock
         if lock is None:
             if not (self._rules and self._locks is _OUT):  # the usual first call, quickly
-                self._lock = _exposing([self._data])
+                self._lock = lock = _new(_Lock)
+                lock.count, lock.op = 0, ""
+                if isinstance(self._data, np.ndarray):
+                    lock.exposed = refs = [weakref.ref(self._data)]
+                    if len(_UNFILED) < 64:  # _unfiled, inline until it prunes
+                        _UNFILED.append((weakref.ref(lock), refs))
+                    else:
+                        _unfiled(lock, refs)
+                else:  # a numpy scalar (what numpy's reductions give): nothing writes into one
+                    lock.exposed = None
                 return self._data
-        elif not lock.count and type(lock.exposed) is list and lock.exposed[-1] is self._data:
+        elif (not lock.count and type(lock.exposed) is list and lock.exposed
+              and lock.exposed[-1]() is self._data):
             return self._data  # handed out before, and nothing saved since: the usual repeat
         lock = self._shared_lock()
         if lock.count:  # a read-only view, writable once the pending nodes are done; later its
-            # guard checks the lock (it is not kept among the exposed arrays: one per call)
+            # guard checks the lock (held: given to a view op, it leads to this lock)
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
             view._saved_by, view._lock = lock.op, lock
-            return _frozen_with(lock, view)
+            return _frozen_with(lock, view, held=True)
         lock.expose(self._data)
         return self._data
 
@@ -347,7 +379,7 @@ class Tensor:
             if saved.count and not array.flags.writeable:
                 _frozen_with(saved, array)
         else:  # the caller keeps the array: it is read-only while saved, as one numpy() handed out
-            self._lock = _exposing(_given(array))
+            self._lock = _memory_lock(_given(array))
 
     @property
     def shape(self) -> tuple:
@@ -399,7 +431,7 @@ class Tensor:
         if copy:
             return arr.copy()
         if type(arr) is _SavedArray:  # numpy would make it a plain view, read-only for good
-            arr = _frozen_with(arr._lock, arr.view(np.ndarray))
+            arr = _frozen_with(arr._lock, arr.view(np.ndarray), held=True)
         return arr
 
     # ------------------------------------------------------------- autograd
@@ -487,8 +519,9 @@ class Tensor:
         if lock.count:
             also = ", or compute out of place (y = x + 1)" if what == "modify in place" else ""
             raise RuntimeError(
-                f"cannot {what} a tensor whose values are saved by op '{lock.op}' for a pending "
-                "backward(); call backward() first, or drop the graph that needs them (del its output, "
+                f"cannot {what} a tensor whose memory holds values saved by op '{lock.op}' for a "
+                "pending backward() (its own, or those of a tensor or array sharing the memory); "
+                "call backward() first, or drop the graph that needs them (del its output, "
                 f"or a .grad made with create_graph=True){also}"
             )
 
@@ -749,7 +782,7 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
             if _foreign(base):  # it could not be locked (see _foreign)
                 t._data = data.copy()
             else:
-                t._lock = _exposing(_given(base))
+                t._lock = _memory_lock(_given(base))
                 _block(data, base)
     t._requires_grad = False
     return t
@@ -791,22 +824,144 @@ def _unblock(array: np.ndarray) -> bool:
     return False
 
 
-def _frozen_with(lock: _Lock, array: np.ndarray) -> np.ndarray:
+def _frozen_with(lock: _Lock, array: np.ndarray, held: bool = False) -> np.ndarray:
     """Count ``array`` (read-only, of memory ``lock`` guards) as frozen by it: it is made
-    writable when the lock's pending nodes are done. Returns it."""
+    writable when the lock's pending nodes are done. ``held``: the user holds it (one with
+    no guard of its own), and later saves make it read-only again. Returns it."""
     _FROZEN[id(array)] = [array, 1]
     exposed = lock.exposed
     if type(exposed) is tuple:
         exposed[1].append(array)
     else:
-        lock.exposed = (exposed, [array])
+        exposed = lock.exposed = (_unfiled(lock, []) if exposed is None else exposed, [array])
+    if held:
+        _add_ref(exposed[0], array)
     return array
 
 
-def _exposing(arrays: list) -> _Lock:
-    """A new lock of memory the user holds as ``arrays`` (see ``_Lock.expose``)."""
-    lock = _new(_Lock)
-    lock.count, lock.op, lock.exposed = 0, "", arrays
+# Every memory of which the user holds an array (one a tensor handed out, or one given to a
+# tensor, a view op or an op), by the id of the array that owns it (see _owner): [a weak
+# reference to its lock, the list of weak references to those arrays (the lock's
+# ``exposed``)]. Every way into one memory finds its lock here, so a value saved through any
+# of them makes read-only every array of it the user holds, and a tensor on any part of it
+# refuses writes meanwhile: a whole memory under one lock, as a tensor and its views are
+# (PyTorch likewise keeps one version counter per memory). The list outlives the lock while
+# one of its arrays lives (a view op's output handed out, the tensor gone): a new lock of the
+# memory takes it over. An entry is live while its lock or one of its arrays is (either keeps
+# the owner, and so its id); dead ones go when the dict has doubled, or when the id is reused.
+_MEMORY: dict[int, list] = {}
+_MEMORY_PRUNE = [64]
+# The tensors' locks that handed out an array since _MEMORY was last read, as (a weak
+# reference to the lock, its list of arrays): entered there when it is (_file), not at each
+# hand-out (a gradient's numpy() at every step of a training loop; most are gone by then).
+# The list outlives the lock while one of its arrays lives (a tensor's numpy() and .T.numpy(),
+# the tensor gone). The dead ones are dropped when the list has doubled. Threads append to it
+# freely; pruning and filing take _UNFILED_TURN, and act on the part of the list they read
+# (what others append meanwhile goes at its end).
+_UNFILED: list = []
+_UNFILED_TURN = threading.Lock()
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory: the end of its chain of bases."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _unfiled(lock: _Lock, refs: list) -> list:
+    """``lock``'s first array is being handed out, ``refs`` its list (see ``_Lock.exposed``):
+    it is to be entered in ``_MEMORY``. Returns ``refs``."""
+    n = len(_UNFILED)
+    if n >= 64 and not n & (n - 1) and _UNFILED_TURN.acquire(blocking=False):  # 64, 128...: amortised
+        try:
+            kept = []
+            for item in _UNFILED[:n]:  # (a loop, not calls: one item per array handed out)
+                if item[0]() is not None:
+                    kept.append(item)
+                    continue
+                for r in item[1]:
+                    if r() is not None:
+                        kept.append(item)
+                        break
+            _UNFILED[:n] = kept
+        finally:
+            _UNFILED_TURN.release()
+    _UNFILED.append((weakref.ref(lock), refs))
+    return refs
+
+
+def _alive(refs: list) -> np.ndarray | None:
+    """An array of ``refs`` (weak references) still alive, if one is."""
+    for r in refs:
+        a = r()
+        if a is not None:
+            return a
+    return None
+
+
+def _file() -> None:
+    """Enter in ``_MEMORY`` the memories of the locks in ``_UNFILED`` whose arrays the user holds
+    (a live lock whose arrays are gone is as one that handed out none: filed at its next)."""
+    with _UNFILED_TURN:
+        n = len(_UNFILED)
+        unfiled = _UNFILED[:n]
+        del _UNFILED[:n]
+    for item in unfiled:
+        ref, refs = item
+        lock = ref()
+        array = _alive(refs)
+        if array is None:
+            if lock is not None:
+                if type(lock.exposed) is list:
+                    lock.exposed = None
+                else:  # saved now: the next hand-out is a _SavedArray, not exposed
+                    _UNFILED.append(item)
+            continue
+        owner = _owner(array)
+        entry = _MEMORY.get(id(owner))
+        if entry is not None and entry[0]() is not None:  # the memory's lock (another one: a view a
+            continue  # custom op returned of its input; each then protects the arrays it exposed)
+        if lock is None:  # the tensor is gone, its arrays not: the memory's next lock takes them
+            lock = _new(_Lock)
+            lock.count, lock.op, lock.exposed = 0, "", refs
+        lock.owner = owner
+        if entry is None:
+            _new_entry(lock, owner, refs)
+        else:  # arrays that outlived the memory's last lock
+            outlived = [a for r in entry[1] if (a := r()) is not None]
+            entry[0], entry[1] = weakref.ref(lock), refs
+            lock.take(outlived)
+
+
+def _new_entry(lock: _Lock, owner: np.ndarray, refs: list) -> None:
+    if len(_MEMORY) >= _MEMORY_PRUNE[0]:  # drop the dead entries when it has doubled
+        dead = [key for key, (ref, arrays) in _MEMORY.items()
+                if ref() is None and all(r() is None for r in arrays)]
+        for key in dead:
+            del _MEMORY[key]
+        _MEMORY_PRUNE[0] = max(64, 2 * len(_MEMORY))
+    _MEMORY[id(owner)] = [weakref.ref(lock), refs]
+
+
+def _memory_lock(arrays: list) -> _Lock:
+    """The lock of the memory of ``arrays`` (the user's, of one memory: see ``_given``), made
+    if it has none; the arrays join those it protects."""
+    if _UNFILED:
+        _file()
+    owner = _owner(arrays[0])
+    entry = _MEMORY.get(id(owner))
+    lock = None if entry is None else entry[0]()
+    if lock is None:
+        lock = _new(_Lock)
+        lock.count, lock.op, lock.exposed, lock.owner = 0, "", [], owner
+        if entry is None:
+            _new_entry(lock, owner, lock.exposed)
+        else:  # arrays that outlived the memory's last lock (none if the id is another memory's
+            # now, the earlier owner gone: dead references only)
+            lock.exposed = [r for r in entry[1] if r() is not None]
+            entry[0], entry[1] = weakref.ref(lock), lock.exposed
+    lock.take(arrays)
     return lock
 
 
@@ -880,17 +1035,11 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
 # a lock costs more than copying a small one.
 _COPY_BYTES = 1 << 16
 
-# The locks of those larger arrays, by the array's id, while saved: the id is the array's
-# own as long as a node holds it, and the entry goes with the last one (_ArrayLock.thaw).
-_ARRAY_LOCKS: dict[int, _Lock] = {}
-
 
 def _foreign(a: np.ndarray) -> bool:
     """Whether ``a``'s memory belongs to no numpy array (torch's, a buffer's): numpy cannot
     make such an array writable again once read-only, so it is copied rather than locked."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a.base is not None
+    return _owner(a).base is not None
 
 
 def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, tuple]:
@@ -906,29 +1055,14 @@ def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, t
     return tuple(operands), tuple(vals)
 
 
-class _ArrayLock(_Lock):
-    """The lock of a numpy array an op was given: the caller's to write into, except while a
-    pending backward needs its values (then read-only, as an array a tensor handed out)."""
-
-    __slots__ = ()
-
-    def thaw(self) -> None:
-        array = self.exposed[0][0]
-        super().thaw()
-        del _ARRAY_LOCKS[id(array)]
-
-
 def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
-    """Count one more pending use of the array ``a`` by op ``name``; made read-only at the first.
-    None for one that is read-only of itself (numpy's broadcast views, the caller's own; not one
-    a lock froze).
+    """Count one more pending use of the array ``a`` by op ``name``, under the lock of its
+    memory (see ``_MEMORY``); read-only at the first. None for one that is read-only of itself
+    (numpy's broadcast views, the caller's own; not one a lock froze).
     (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
-    lock = _ARRAY_LOCKS.get(id(a))
-    if lock is None:
-        if not a.flags.writeable and id(a) not in _FROZEN and not _waiting(a) and not _blocked(a):
-            return None
-        lock = _ARRAY_LOCKS[id(a)] = _new(_ArrayLock)
-        lock.count, lock.exposed = 0, _given(a)
+    if not a.flags.writeable and id(a) not in _FROZEN and not _waiting(a) and not _blocked(a):
+        return None
+    lock = _memory_lock(_given(a))
     lock.count += 1
     lock.op = name
     if lock.count == 1:

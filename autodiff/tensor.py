@@ -925,16 +925,19 @@ def _file() -> None:
         if lock is None:  # the tensor is gone, its arrays not: the memory's next lock takes them
             lock = _new(_Lock)
             lock.count, lock.op, lock.exposed = 0, "", refs
-        lock.owner = owner
-        if entry is None:
-            _new_entry(lock, owner, refs)
-        else:  # arrays that outlived the memory's last lock
-            outlived = [a for r in entry[1] if (a := r()) is not None]
-            entry[0], entry[1] = weakref.ref(lock), refs
-            lock.take(outlived)
+        _enter(lock, owner, refs, entry)
 
 
-def _new_entry(lock: _Lock, owner: np.ndarray, refs: list) -> None:
+def _enter(lock: _Lock, owner: np.ndarray, refs: list, entry: list | None) -> None:
+    """Make ``lock``, whose list of arrays is ``refs``, the lock of ``owner``'s memory in
+    ``_MEMORY``, whose entry is ``entry`` (None, or one whose lock is gone: the arrays that
+    outlived it join)."""
+    lock.owner = owner
+    if entry is not None:  # (none outlived if the id is another memory's now: dead references)
+        outlived = [a for r in entry[1] if (a := r()) is not None]
+        entry[0], entry[1] = weakref.ref(lock), refs
+        lock.take(outlived)
+        return
     if len(_MEMORY) >= _MEMORY_PRUNE[0]:  # drop the dead entries when it has doubled
         dead = [key for key, (ref, arrays) in _MEMORY.items()
                 if ref() is None and all(r() is None for r in arrays)]
@@ -954,13 +957,8 @@ def _memory_lock(arrays: list) -> _Lock:
     lock = None if entry is None else entry[0]()
     if lock is None:
         lock = _new(_Lock)
-        lock.count, lock.op, lock.exposed, lock.owner = 0, "", [], owner
-        if entry is None:
-            _new_entry(lock, owner, lock.exposed)
-        else:  # arrays that outlived the memory's last lock (none if the id is another memory's
-            # now, the earlier owner gone: dead references only)
-            lock.exposed = [r for r in entry[1] if r() is not None]
-            entry[0], entry[1] = weakref.ref(lock), lock.exposed
+        lock.count, lock.op, lock.exposed = 0, "", []
+        _enter(lock, owner, lock.exposed, entry)
     lock.take(arrays)
     return lock
 

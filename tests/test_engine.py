@@ -1494,6 +1494,19 @@ def test_a_tensor_on_memory_another_tensor_handed_out_refuses_writes_while_that_
         v += 1.0  # once no graph needs it
 
 
+def test_a_tensor_given_an_array_of_a_saved_tensor_shares_its_lock_and_refuses_writes():
+    t, p = ad.tensor(np.ones((4, 4))), ad.tensor(np.ones((4, 4)), requires_grad=True)
+    h, ht = t.numpy(), t.T.numpy()
+    loss = (p * t).sum()
+    s = _given(h)  # while t is saved
+    with ad.no_grad(), pytest.raises(RuntimeError, match="memory holds values saved by op 'multiply'"):
+        s += 1.0
+    assert not ht.flags.writeable
+    loss.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones((4, 4)))
+    assert h.flags.writeable and ht.flags.writeable
+
+
 def test_arrays_a_tensor_handed_out_are_read_only_while_one_of_them_is_saved_after_it_is_gone():
     t = ad.tensor(np.random.default_rng(0).standard_normal((96, 96)))  # locked by an op, not copied
     X, XT = t.numpy(), t.T.numpy()

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import grad_mode
-from .tensor import Tensor, _carries_tangent, _wrap, op
+from .tensor import Tensor, _carries_tangent, _handed_out, _wrap, op
 
 _mode = grad_mode._state
 
@@ -926,7 +926,7 @@ def _scatter(g, /, shape, index):
 
 
 def _getitem(x, /, index):
-    return (x[index], lambda g, out, x: _unindex(g, x.shape, index),
+    return (np.asarray(x)[index], lambda g, out, x: _unindex(g, x.shape, index),
             lambda t, out, x: _take_batched(t, x, index))
 
 
@@ -1261,7 +1261,7 @@ def _array_function(func, args, kwargs):
             "one, define it with @ad.op, or call it on t.detach() / np.asarray(t) if no gradient "
             "should flow"
         )
-    return func(*values, **dict(zip(kwargs, kw_values, strict=True)))
+    return _handed_out(func(*values, **dict(zip(kwargs, kw_values, strict=True))), [*args, *kwargs.values()])
 
 
 # ------------------------------------------------ Tensor operators and methods

@@ -90,6 +90,8 @@ class _Lock:
         it writable again.
         """
         exposed = self.exposed
+        if type(exposed) is tuple:  # frozen still: another thread counted down to 0 and is about
+            return  # to thaw (it will see the count and leave them frozen)
         self.exposed = (exposed, [a for r in exposed if (a := r()) is not None and _freeze(a)])
 
     def take(self, arrays: list) -> None:
@@ -115,6 +117,8 @@ class _Lock:
         waits in ``_WAITING`` until then; a view op's output that numpy made read-only waits
         in ``_BLOCKED`` for the array it was taken from. Each pass may free the next.
         """
+        if self.count:  # saved again by another thread since this one counted down to 0
+            return
         self.exposed, frozen = self.exposed
         free = []
         for a in frozen:
@@ -140,8 +144,9 @@ class _Lock:
             for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
                 if source.flags.writeable:
                     thawed = _make_writable(view) or thawed
-                else:
-                    still.append((view, source))
+                elif id(source) in _FROZEN or _waiting(source) or _blocked(source):
+                    still.append((view, source))  # (else read-only for good, and so is the view:
+                    # a saved tensor's hand-out of numpy's broadcast view)
             _BLOCKED[:] = still
             if not thawed:
                 return
@@ -788,9 +793,12 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     return t
 
 
-def _view_lock(data: np.ndarray, base: Tensor) -> _Lock:
-    """The lock a view op's output shares with the tensor it views. numpy makes a view of
-    read-only memory read-only: made while a lock froze it, the view thaws with it."""
+def _view_lock(data: np.ndarray, base: Tensor) -> _Lock | None:
+    """The lock a view op's output shares with the tensor it views (None if it had to copy:
+    ``flatten`` of a transpose). numpy makes a view of read-only memory read-only: made while a
+    lock froze it, the view thaws with it."""
+    if not np.may_share_memory(data, base._data):
+        return None
     lock = base._shared_lock()
     if lock.count and not data.flags.writeable and type(lock.exposed) is tuple and id(data) not in _FROZEN:
         _frozen_with(lock, data)
@@ -839,6 +847,26 @@ def _frozen_with(lock: _Lock, array: np.ndarray, held: bool = False) -> np.ndarr
     return array
 
 
+def _handed_out(result: Any, args: list) -> Any:
+    """``result`` of a numpy function without a rule called on tensors in ``args``: a tensor's
+    array (``np.atleast_2d``) or a view of its memory (``np.moveaxis``, ``np.real``) is handed
+    out as its ``numpy()`` is."""
+    if isinstance(result, (list, tuple)):
+        return type(result)(_handed_out(r, args) for r in result)
+    if isinstance(result, np.ndarray):
+        for t in _tensors_inside(args):
+            if result is t._data:
+                return t.numpy()
+            if np.may_share_memory(result, t._data):
+                lock = t._shared_lock()
+                if not lock.count:
+                    lock.expose(result)
+                elif id(result) not in _FROZEN:  # saved: read-only until the graph is done
+                    result.flags.writeable = False
+                    _frozen_with(lock, result, held=True)
+    return result
+
+
 # Every memory of which the user holds an array (one a tensor handed out, or one given to a
 # tensor, a view op or an op), by the id of the array that owns it (see _owner): [a weak
 # reference to its lock, the list of weak references to those arrays (the lock's
@@ -856,10 +884,10 @@ _MEMORY_PRUNE = [64]
 # hand-out (a gradient's numpy() at every step of a training loop; most are gone by then).
 # The list outlives the lock while one of its arrays lives (a tensor's numpy() and .T.numpy(),
 # the tensor gone). The dead ones are dropped when the list has doubled. Threads append to it
-# freely; pruning and filing take _UNFILED_TURN, and act on the part of the list they read
-# (what others append meanwhile goes at its end).
+# freely; pruning it, filing it and finding a memory's lock (_memory_lock) take turns
+# (_MEMORY_TURN), each acting on the part of the list it read (others append at its end).
 _UNFILED: list = []
-_UNFILED_TURN = threading.Lock()
+_MEMORY_TURN = threading.RLock()
 
 
 def _owner(a: np.ndarray) -> np.ndarray:
@@ -873,7 +901,7 @@ def _unfiled(lock: _Lock, refs: list) -> list:
     """``lock``'s first array is being handed out, ``refs`` its list (see ``_Lock.exposed``):
     it is to be entered in ``_MEMORY``. Returns ``refs``."""
     n = len(_UNFILED)
-    if n >= 64 and not n & (n - 1) and _UNFILED_TURN.acquire(blocking=False):  # 64, 128...: amortised
+    if n >= 64 and not n & (n - 1) and _MEMORY_TURN.acquire(blocking=False):  # 64, 128...: amortised
         try:
             kept = []
             for item in _UNFILED[:n]:  # (a loop, not calls: one item per array handed out)
@@ -886,7 +914,7 @@ def _unfiled(lock: _Lock, refs: list) -> list:
                         break
             _UNFILED[:n] = kept
         finally:
-            _UNFILED_TURN.release()
+            _MEMORY_TURN.release()
     _UNFILED.append((weakref.ref(lock), refs))
     return refs
 
@@ -903,10 +931,9 @@ def _alive(refs: list) -> np.ndarray | None:
 def _file() -> None:
     """Enter in ``_MEMORY`` the memories of the locks in ``_UNFILED`` whose arrays the user holds
     (a live lock whose arrays are gone is as one that handed out none: filed at its next)."""
-    with _UNFILED_TURN:
-        n = len(_UNFILED)
-        unfiled = _UNFILED[:n]
-        del _UNFILED[:n]
+    n = len(_UNFILED)  # (the caller takes _MEMORY_TURN)
+    unfiled = _UNFILED[:n]
+    del _UNFILED[:n]
     for item in unfiled:
         ref, refs = item
         lock = ref()
@@ -950,17 +977,18 @@ def _enter(lock: _Lock, owner: np.ndarray, refs: list, entry: list | None) -> No
 def _memory_lock(arrays: list) -> _Lock:
     """The lock of the memory of ``arrays`` (the user's, of one memory: see ``_given``), made
     if it has none; the arrays join those it protects."""
-    if _UNFILED:
-        _file()
-    owner = _owner(arrays[0])
-    entry = _MEMORY.get(id(owner))
-    lock = None if entry is None else entry[0]()
-    if lock is None:
-        lock = _new(_Lock)
-        lock.count, lock.op, lock.exposed = 0, "", []
-        _enter(lock, owner, lock.exposed, entry)
-    lock.take(arrays)
-    return lock
+    with _MEMORY_TURN:  # (threads: else two could make two locks of one memory)
+        if _UNFILED:
+            _file()
+        owner = _owner(arrays[0])
+        entry = _MEMORY.get(id(owner))
+        lock = None if entry is None else entry[0]()
+        if lock is None:
+            lock = _new(_Lock)
+            lock.count, lock.op, lock.exposed = 0, "", []
+            _enter(lock, owner, lock.exposed, entry)
+        lock.take(arrays)
+        return lock
 
 
 def _given(a: np.ndarray) -> list:
@@ -1019,8 +1047,8 @@ def _locks(t: Tensor, name: str, operands: tuple, needs: tuple, saves: str | tup
     for a in read:
         if isinstance(a, Tensor):
             locks.append(_hold(a, name))
-        elif isinstance(a, np.ndarray) and a.nbytes > _COPY_BYTES and (lock := _hold_array(a, name)):
-            locks.append(lock)  # a large array the caller gave
+        elif isinstance(a, np.ndarray) and a.nbytes > _COPY_BYTES:
+            locks.append(_hold_array(a, name))  # a large array the caller gave
     if saves == "all":
         locks.append(_hold(t, name))
     return _Locks(locks) if locks else ()
@@ -1053,13 +1081,11 @@ def _capture(operands: tuple, vals: tuple, saves: str | tuple) -> tuple[tuple, t
     return tuple(operands), tuple(vals)
 
 
-def _hold_array(a: np.ndarray, name: str) -> _Lock | None:
+def _hold_array(a: np.ndarray, name: str) -> _Lock:
     """Count one more pending use of the array ``a`` by op ``name``, under the lock of its
-    memory (see ``_MEMORY``); read-only at the first. None for one that is read-only of itself
-    (numpy's broadcast views, the caller's own; not one a lock froze).
+    memory (see ``_MEMORY``); read-only at the first, with the array it was taken from (which
+    matters for one read-only of itself: numpy's broadcast view of a writable array).
     (Small ones are the op's own copies, see _capture: the caller checks the size.)"""
-    if not a.flags.writeable and id(a) not in _FROZEN and not _waiting(a) and not _blocked(a):
-        return None
     lock = _memory_lock(_given(a))
     lock.count += 1
     lock.op = name

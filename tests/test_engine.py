@@ -1552,6 +1552,81 @@ def test_tensors_on_parts_of_one_memory_share_its_lock():
     np.testing.assert_array_equal(flat, [1, 1, 1, 0, 0, 0])
 
 
+def test_a_view_op_that_had_to_copy_has_a_lock_of_its_own():
+    # flatten of a transpose copies: it shared x's lock, filed under the copy's memory, so x's
+    # array given to u found no lock and x.T.numpy() stayed writable while u was saved
+    x = ad.tensor(np.ones((3, 3)))
+    c = ad.flatten(x.T)
+    c.numpy()
+    b, u = x.T.numpy(), _given(x.numpy())
+    u.requires_grad_(True)
+    loss = (u * u).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        b[...] = 7.0
+    loss.backward()
+    np.testing.assert_array_equal(u.grad.numpy(), 2 * np.ones((3, 3)))
+    saved = (ad.tensor(1.0, requires_grad=True) * c).sum()  # the copy saved: x's memory is free
+    with ad.no_grad():
+        x += 1.0
+    del saved
+
+
+@pytest.mark.parametrize("given", ["broadcast", "a view made while read-only"])
+def test_a_large_read_only_view_given_to_an_op_locks_the_array_it_was_taken_from(given):
+    # read-only of itself, it was neither copied nor locked: a write through its base got in
+    base, p = np.ones((100, 100)), ad.tensor(np.ones((100, 100)), requires_grad=True)
+    if given == "broadcast":
+        view = np.broadcast_to(base[0], (100, 100))
+    else:
+        t = _given(base).requires_grad_()
+        first = (t * t).sum()  # base read-only
+        view = base.T  # read-only from birth
+        del first  # base writable again, view not
+    loss = (p * view).sum()
+    recorded = np.array(view)
+    with pytest.raises(ValueError, match="read-only"):
+        base[...] = 7.0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), recorded)
+    base[...] = 7.0
+
+
+def test_indexing_a_saved_tensors_hand_out_leaves_nothing_read_only():
+    t, p = ad.tensor(np.ones(3), requires_grad=True), ad.tensor(np.ones(3), requires_grad=True)
+    first = (t * t).sum()
+    v = ad.getitem(t.numpy(), slice(None))  # the read-only view a saved tensor hands out
+    first.backward()
+    a = v.numpy()
+    (p * v).sum().backward()
+    a[...] = 2.0  # was left read-only: its base a temporary view no lock knew
+    with ad.no_grad():
+        v += 1.0
+    np.testing.assert_array_equal(t.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_views_of_read_only_memory_made_from_a_saved_tensor_do_not_pile_up():
+    locks = importlib.import_module("autodiff.tensor")
+    p = ad.tensor(np.ones((4, 4)), requires_grad=True)
+    for _ in range(20):
+        b = ad.broadcast_to(ad.tensor(np.ones((4, 4))), (4, 4))  # read-only of itself
+        loss = (p * b).sum()
+        ad.reshape(b.numpy(), (16,))  # waits for an array that never becomes writable
+        loss.backward()
+    assert not locks._BLOCKED and not locks._FROZEN
+
+
+@pytest.mark.parametrize("fn", [lambda t: np.moveaxis(t, 0, 1), np.atleast_2d, np.real])
+def test_a_numpy_function_without_a_rule_hands_out_a_view_as_numpy_does(fn):
+    t, p = ad.tensor(np.ones((3, 3))), ad.tensor(np.ones((3, 3)), requires_grad=True)
+    view = fn(t)
+    loss = (p * t).sum()
+    with pytest.raises((ValueError, RuntimeError), match="read-only|saved by op 'multiply'"):
+        view[...] = 7.0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.ones((3, 3)))
+    view[...] = 7.0
+
+
 def test_the_registry_of_memories_does_not_grow_with_arrays_handed_out_and_gone():
     locks = importlib.import_module("autodiff.tensor")
     for _ in range(1000):

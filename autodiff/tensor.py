@@ -136,9 +136,11 @@ class _Lock:
                 if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
                     thawed = _make_writable(a) or thawed
                     _unwait(a)
-                elif (id(base) in _FROZEN or _blocked(base) or _waiting(base)) and not _waiting(a):
-                    _WAITING.append(a)  # else read-only of itself (a subclass view's base is the
-                    # view it was taken from: numpy stops its chain there, and that may wait too)
+                elif id(base) in _FROZEN or _blocked(base) or _waiting(base):
+                    if not _waiting(a):  # (a subclass view's base is the view it was taken
+                        _WAITING.append(a)  # from: numpy stops its chain there, and that may wait)
+                else:  # its base is read-only for good (numpy's broadcast view), and so is it
+                    _unwait(a)
             pending = []
             still = []
             for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
@@ -797,8 +799,8 @@ def _view_lock(data: np.ndarray, base: Tensor) -> _Lock | None:
     """The lock a view op's output shares with the tensor it views (None if it had to copy:
     ``flatten`` of a transpose). numpy makes a view of read-only memory read-only: made while a
     lock froze it, the view thaws with it."""
-    if not np.may_share_memory(data, base._data):
-        return None
+    if _owner(data) is not _owner(base._data):  # (not np.may_share_memory: False for an empty
+        return None  # view, which numpy made read-only with its base)
     lock = base._shared_lock()
     if lock.count and not data.flags.writeable and type(lock.exposed) is tuple and id(data) not in _FROZEN:
         _frozen_with(lock, data)

@@ -1571,6 +1571,17 @@ def test_a_view_op_that_had_to_copy_has_a_lock_of_its_own():
     del saved
 
 
+def test_an_empty_view_made_while_its_memory_is_read_only_is_writable_once_the_graph_is_done():
+    # np.may_share_memory says False for an empty view: taken for a copy, it was given no lock
+    t = ad.tensor(np.ones((3, 3)), requires_grad=True)
+    t.numpy()  # held: read-only while saved, and so the views numpy makes of it
+    loss = (t * t).sum()
+    empty = t.detach()[3:]
+    loss.backward()
+    with ad.no_grad():
+        empty += 1.0  # raised "output array is read-only"
+
+
 @pytest.mark.parametrize("given", ["broadcast", "a view made while read-only"])
 def test_a_large_read_only_view_given_to_an_op_locks_the_array_it_was_taken_from(given):
     # read-only of itself, it was neither copied nor locked: a write through its base got in

@@ -1168,7 +1168,7 @@ _VALUE_FUNCTIONS = {
 
 
 # functions that write into their first argument
-_WRITE_FIRST = {np.copyto, np.put, np.putmask, np.place, np.fill_diagonal}
+_WRITE_FIRST = {np.copyto, np.put, np.putmask, np.place, np.fill_diagonal, np.put_along_axis}
 
 
 def _unwrap(args):
@@ -1249,8 +1249,12 @@ def _array_function(func, args, kwargs):
                 )
             kwargs = {k: v for k, v in kwargs.items() if k not in extra}
         return fn(*args, **kwargs)
-    if func in _WRITE_FIRST and args and isinstance(args[0], Tensor):  # checked as t[...] = v is
+    writes = func in _WRITE_FIRST or func is np.nan_to_num and kwargs.get("copy", True) is False
+    if writes and args and isinstance(args[0], Tensor):  # checked as t[...] = v is
         args[0]._check_inplace(func.__name__, args[1] if len(args) > 1 else None)
+    out = kwargs.get("out")
+    if isinstance(out, Tensor) or isinstance(out, tuple) and any(isinstance(o, Tensor) for o in out):
+        raise TypeError(f"np.{func.__name__}(..., out=tensor) is not supported; assign the result instead")
     values, needs_grad = _unwrap(args)
     kw_values, kw_grad = _unwrap(list(kwargs.values()))
     if (needs_grad or kw_grad) and _mode.enabled and func not in _VALUE_FUNCTIONS:

@@ -799,8 +799,8 @@ def _view_lock(data: np.ndarray, base: Tensor) -> _Lock | None:
     """The lock a view op's output shares with the tensor it views (None if it had to copy:
     ``flatten`` of a transpose). numpy makes a view of read-only memory read-only: made while a
     lock froze it, the view thaws with it."""
-    if _owner(data) is not _owner(base._data):  # (not np.may_share_memory: False for an empty
-        return None  # view, which numpy made read-only with its base)
+    if _owner(data) is not _owner(base._data) and not np.may_share_memory(data, base._data):
+        return None  # (both: as_strided's chain of bases ends early; an empty view shares none)
     lock = base._shared_lock()
     if lock.count and not data.flags.writeable and type(lock.exposed) is tuple and id(data) not in _FROZEN:
         _frozen_with(lock, data)
@@ -853,9 +853,12 @@ def _handed_out(result: Any, args: list) -> Any:
     """``result`` of a numpy function without a rule called on tensors in ``args``: a tensor's
     array (``np.atleast_2d``) or a view of its memory (``np.moveaxis``, ``np.real``) is handed
     out as its ``numpy()`` is."""
-    if isinstance(result, (list, tuple)):
-        return type(result)(_handed_out(r, args) for r in result)
-    if isinstance(result, np.ndarray):
+    if isinstance(result, (list, tuple)):  # (a namedtuple, as np.linalg.svd's, takes them one by one)
+        items = [_handed_out(r, args) for r in result]
+        return type(result)(*items) if hasattr(result, "_fields") else type(result)(items)
+    # (a foreign one, as sliding_window_view(writeable=True) gives, numpy could not make writable
+    # again: it is left as a view the user made)
+    if isinstance(result, np.ndarray) and not _foreign(result):
         for t in _tensors_inside(args):
             if result is t._data:
                 return t.numpy()
@@ -863,9 +866,11 @@ def _handed_out(result: Any, args: list) -> Any:
                 lock = t._shared_lock()
                 if not lock.count:
                     lock.expose(result)
-                elif id(result) not in _FROZEN:  # saved: read-only until the graph is done
+                elif result.flags.writeable:  # saved: read-only until the graph is done
                     result.flags.writeable = False
                     _frozen_with(lock, result, held=True)
+                else:  # read-only of itself (np.diagonal's), or as its frozen source is
+                    _block(result, t._data)
     return result
 
 

@@ -1638,6 +1638,42 @@ def test_a_numpy_function_without_a_rule_hands_out_a_view_as_numpy_does(fn):
     view[...] = 7.0
 
 
+def test_a_custom_view_op_on_as_strided_shares_its_sources_lock():
+    # as_strided's chain of bases ends at numpy's DummyArray: taken for a copy, it got no lock
+    @ad.op(view=True, saves=None)
+    def evens(x):
+        return np.lib.stride_tricks.as_strided(x, (x.shape[0] // 2,), (2 * x.strides[0],)), None
+
+    x = ad.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    loss = (x ** 3).sum()
+    view = evens(x.detach())
+    with ad.no_grad(), pytest.raises(RuntimeError, match="memory holds values saved by op 'power'"):
+        view += 10.0
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 12.0, 27.0, 48.0])
+
+
+def test_numpy_functions_without_a_rule_do_not_write_into_a_saved_tensor():
+    x = ad.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    loss = (x ** 3).sum()
+    d = x.detach()
+    with pytest.raises(TypeError, match=r"np.cumsum\(..., out=tensor\) is not supported"):
+        np.cumsum(np.ones(4), out=d)
+    for write in (lambda: np.put_along_axis(d, np.array([0]), 9.0, axis=0),
+                  lambda: np.nan_to_num(d, copy=False)):
+        with pytest.raises(RuntimeError, match="memory holds values saved by op 'power'"):
+            write()
+    read_only = np.diagonal(np.reshape(d, (2, 2)))  # numpy's own read-only view, while saved
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 12.0, 27.0, 48.0])
+    assert not read_only.flags.writeable  # numpy's choice, kept
+
+
+def test_numpy_functions_returning_named_tuples_work_on_tensors():
+    u, s, vh = np.linalg.svd(ad.tensor(np.eye(3)))  # a namedtuple was rebuilt from a generator
+    np.testing.assert_array_equal(s, np.ones(3))
+
+
 def test_the_registry_of_memories_does_not_grow_with_arrays_handed_out_and_gone():
     locks = importlib.import_module("autodiff.tensor")
     for _ in range(1000):

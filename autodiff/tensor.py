@@ -232,6 +232,7 @@ class _SavedArray(np.ndarray):
 
     def __array_finalize__(self, obj) -> None:
         self._saved_by = getattr(obj, "_saved_by", "an op")
+        self._source = None  # the tensor's array, for the one Tensor.numpy() makes
         # the tensor's lock (its pending nodes, now and later), for views of its memory only
         lock = getattr(obj, "_lock", None)
         self._lock = lock if lock is not None and np.may_share_memory(self, obj) else None
@@ -356,9 +357,13 @@ class Tensor:
         lock = self._shared_lock()
         if lock.count:  # a read-only view, writable once the pending nodes are done; later its
             # guard checks the lock (held: given to a view op, it leads to this lock)
+            frozen = lock.exposed[1] if type(lock.exposed) is tuple else None
+            if frozen and type(frozen[-1]) is _SavedArray and frozen[-1]._source is self._data:
+                return frozen[-1]  # the one handed out last (graphs that overlap keep the count
+                # above 0: W.numpy() at every step would add one each time)
             view = self._data.view(_SavedArray)
             view.flags.writeable = False
-            view._saved_by, view._lock = lock.op, lock
+            view._saved_by, view._lock, view._source = lock.op, lock, self._data
             return _frozen_with(lock, view, held=True)
         lock.expose(self._data)
         return self._data

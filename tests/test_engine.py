@@ -1674,6 +1674,17 @@ def test_numpy_functions_returning_named_tuples_work_on_tensors():
     np.testing.assert_array_equal(s, np.ones(3))
 
 
+def test_arrays_taken_at_every_step_while_graphs_overlap_do_not_pile_up():
+    locks = importlib.import_module("autodiff.tensor")
+    w = ad.tensor(np.ones(3), requires_grad=True)
+    previous = None
+    for _ in range(100):  # each graph is dropped after the next one is made: w stays saved
+        loss = (w * w).sum()
+        w.numpy()
+        previous = loss  # noqa: F841
+    assert len(locks._FROZEN) <= 2
+
+
 def test_the_registry_of_memories_does_not_grow_with_arrays_handed_out_and_gone():
     locks = importlib.import_module("autodiff.tensor")
     for _ in range(1000):

@@ -978,8 +978,7 @@ def _enter(lock: _Lock, owner: np.ndarray, refs: list, entry: list | None) -> No
         lock.take(outlived)
         return
     if len(_MEMORY) >= _MEMORY_PRUNE[0]:  # drop the dead entries when it has doubled
-        dead = [key for key, (ref, arrays) in _MEMORY.items()
-                if ref() is None and all(r() is None for r in arrays)]
+        dead = [key for key, (ref, arrays) in _MEMORY.items() if ref() is None and _alive(arrays) is None]
         for key in dead:
             del _MEMORY[key]
         _MEMORY_PRUNE[0] = max(64, 2 * len(_MEMORY))

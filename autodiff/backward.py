@@ -415,6 +415,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
 
     _mode.enabled = create
     epoch = _SWEEPS[0]  # this sweep's, kept on the nodes it releases
+    kind = Tensor if tensors else np.ndarray  # what the rules' gradients are made of
     t = None
     try:
         while ready:
@@ -443,6 +444,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                 given = None  # memory given to the node's operands (see _claim)
             elif rules is None:
                 continue
+            elif rules:  # no gradient reached it: it runs as a node whose rules give none
+                rules = (None,) * len(rules)
             inputs, needs = t._inputs, t._needs
             if skip and t in skip:
                 needs = skip[t]
@@ -453,7 +456,7 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
             for i in needs:
                 parent = inputs[i]
                 rule = rules[i]
-                if g is None or rule is None:
+                if rule is None:
                     gi = None
                 else:
                     if g_exclusive and len(needs) == 1 and not anomaly:
@@ -470,23 +473,25 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                         gi = rule(g, out, args[0], args[1], args[2])
                     else:
                         gi = rule(g, out, *args)
-                if gi is not None:
-                    if anomaly:
-                        _check_finite(t, i, g, gi, args)
-                    if tensors:
-                        if not isinstance(gi, Tensor):
-                            gi = _wrap(np.asarray(gi))
-                    elif type(gi) is not np.ndarray:
-                        gi = np.asarray(gi)
-                    pdata = parent._data
-                    if gi.shape != pdata.shape:
-                        gi = _unbroadcast(gi, pdata.shape, t, i)
-                    if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
-                        gi = gi.astype(pdata.dtype)
+                    if gi is not None:
+                        if type(gi) is not kind:  # a number, a numpy scalar; an array in a recorded sweep
+                            if not tensors:
+                                gi = np.asarray(gi)
+                            elif not isinstance(gi, Tensor):
+                                gi = _wrap(np.asarray(gi))
+                        if anomaly:
+                            _check_finite(t, i, g, gi, args)
+                        pdata = parent._data
+                        if gi.shape != pdata.shape:
+                            gi = _unbroadcast(gi, pdata.shape, t, i)
+                        if gi.dtype is not pdata.dtype and gi.dtype != pdata.dtype:  # `is`: cheap, usual
+                            gi = gi.astype(pdata.dtype)
                 count = parent._pending - 1
                 parent._pending = count
                 before = get_adjoint(parent) if count else pop_adjoint(parent, None)
-                if gi is not None:
+                if gi is None:
+                    gi = before
+                else:
                     if before is not None:
                         gi = before + gi
                     if gi.size >= large:
@@ -496,20 +501,16 @@ def _run(roots: Sequence[Tensor], seeds: Sequence, targets: Sequence[Tensor] | N
                             if given is None:
                                 given = []
                             _claim(gi, g, g_exclusive, out, args, parent, given, exclusive)
-                elif before is not None:
-                    gi = before
                 if count:
                     if gi is not None:
                         adjoint[parent] = gi
-                elif parent._rules is None and gi is not None and found is None and not parent._hooks:
-                    # a leaf whose gradient is complete: stored now, past the ready list
-                    if exclusive and parent in exclusive:
-                        exclusive.discard(parent)
-                        _store_grad(parent, gi, tensors, True)
-                    else:  # a sum made here (before + gi) is new memory at any size: not copied
-                        _store_grad(parent, gi, tensors, before is not None and gi is not before)
-                else:
+                elif gi is None or parent._rules is not None or parent._hooks or found is not None:
                     push_ready((parent, gi))
+                elif exclusive and parent in exclusive:  # a leaf whose gradient is complete: stored
+                    exclusive.discard(parent)  # now, past the ready list
+                    _store_grad(parent, gi, tensors, True)
+                else:  # a sum made here (before + gi) is new memory at any size: not copied
+                    _store_grad(parent, gi, tensors, before is not None and gi is not before)
             # release the node (dropping its locks unlocks them, see _Locks), unless an
             # enclosing sweep (this one runs in its hook or rule) still has it to run
             if not retain and (outer is None or outer.get(t) is None):

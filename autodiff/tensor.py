@@ -543,7 +543,7 @@ class Tensor:
                 f"in-place {name} involving a tensor that requires grad while recording; write "
                 "x = x op y instead, or update parameters inside `with ad.no_grad():`"
             )
-        if (self._tangent is not None or isinstance(other, Tensor)) and (
+        if (self._tangent is not None or isinstance(other, Tensor) and other._tangent is not None) and (
                 _carries_tangent(self) or _carries_tangent(other)):
             raise RuntimeError(f"in-place {name} on a tensor that carries a forward-mode tangent, which "
                                "would keep its old tangent; write x = x op y instead")

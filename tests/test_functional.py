@@ -273,7 +273,13 @@ def test_forward_mode_refuses_in_place_writes():
         y[0] = 5.0
         return y
 
-    for fn, what in ((add_in_place, "in-place add"), (assign, "item assignment")):
+    def add_into_plain(x):  # the tangent is the operand's: the tensor written has none
+        y = ad.zeros(2)
+        y.add_(x)
+        return y
+
+    cases = ((add_in_place, "in-place add"), (assign, "item assignment"), (add_into_plain, "in-place add"))
+    for fn, what in cases:
         with pytest.raises(RuntimeError, match=f"{what} on a tensor that carries a forward-mode tangent"):
             ad.jvp(fn, (np.array([1.0, 2.0]),), (np.ones(2),))
 

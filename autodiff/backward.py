@@ -25,7 +25,7 @@ import numpy as np
 from . import grad_mode
 from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
-from .tensor import _SWEEPS, Tensor, _finite, _RetainGrad, _wrap
+from .tensor import _SWEEPS, Tensor, _carries_tangent, _finite, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
@@ -112,7 +112,11 @@ def _seed(root: Tensor, grad: Any, create: bool, caller: str = "backward"):
         if seed.dtype != root.dtype:
             seed = seed.astype(root.dtype)
     if create:
-        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else _wrap(seed)
+        if isinstance(grad, Tensor) and grad.dtype == root.dtype:
+            return grad
+        # the recorded sweep saves it: a copy, not the caller's array, which the caller may
+        # write into before the gradient's own backward()
+        return _wrap(seed if grad is None else np.array(seed))
     return seed
 
 
@@ -127,10 +131,12 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
     if store:
         hooks += [h for h in t._hooks if isinstance(h, _RetainGrad)]
     for hook in hooks:
-        if create:
-            result = hook(g)
+        if create and isinstance(g, Tensor) and (g.requires_grad or _carries_tangent(g)):
+            result = hook(g)  # its arithmetic is recorded, or carries the tangent: g itself (which
+            # refuses writes then); else a hook that wrote into g would change what shares it
         else:  # read-only: g's memory may be another operand's gradient, or the seed
-            seen = np.asarray(g).view()  # g is a numpy scalar where 0-d contributions were added
+            seen = np.asarray(g._data if isinstance(g, Tensor) else g).view()  # a numpy scalar
+            # where 0-d contributions were added
             seen.flags.writeable = False
             try:
                 result = hook(_wrap(seen))

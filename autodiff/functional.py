@@ -168,7 +168,7 @@ class _Input:
         Plain forward mode records nothing (no tape); ``differentiable`` makes a leaf that
         requires grad, for forward mode over reverse mode.
         """
-        t = _wrap(self.data)
+        t = _wrap(self.data, self._source)  # a caller's tensor's memory: under its lock, as leaf's
         if differentiable:
             t.requires_grad_()
         if tangent is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
+import operator
 import string
 from typing import Any, Sequence
 
@@ -838,10 +839,12 @@ def _index_arrays(index, shape: tuple):
         index = (index,)
     parts, unwrapped, masked = [], [], False
     for part in index:
-        if isinstance(part, (Tensor, np.ndarray)) and part.ndim:  # copied: the rules read it at
-            part = np.array(part._data if isinstance(part, Tensor) else part)  # backward()
-        elif isinstance(part, Tensor):
-            part = part._data
+        if isinstance(part, (Tensor, np.ndarray)):  # copied: the rules read it at backward(),
+            part = np.array(part._data if isinstance(part, Tensor) else part)  # the caller may write
+        elif isinstance(part, slice):  # into it before (i = np.array(0); i += 1); bounds as ints
+            bounds = (part.start, part.stop, part.step)
+            if not builtins.all(type(b) is int or b is None for b in bounds):
+                part = slice(*(None if b is None else operator.index(b) for b in bounds))
         elif isinstance(part, list):
             part = np.asarray(part)
             if not part.size:  # as numpy: an empty list indexes with integers (np.asarray: floats)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import numbers
 import os
 import sys
 import threading
@@ -89,10 +90,11 @@ class _Lock:
         input's): ``_FROZEN`` counts the locks that froze each, and the last to thaw it makes
         it writable again.
         """
-        exposed = self.exposed
-        if type(exposed) is tuple:  # frozen still: another thread counted down to 0 and is about
-            return  # to thaw (it will see the count and leave them frozen)
-        self.exposed = (exposed, [a for r in exposed if (a := r()) is not None and _freeze(a)])
+        with _MEMORY_TURN:  # the registries are the process's: one thread at a time
+            exposed = self.exposed
+            if type(exposed) is tuple:  # frozen still: another thread counted down to 0 and is about
+                return  # to thaw (it will see the count and leave them frozen)
+            self.exposed = (exposed, [a for r in exposed if (a := r()) is not None and _freeze(a)])
 
     def take(self, arrays: list) -> None:
         """Arrays of this lock's memory that the user gave (see ``_memory_lock``): read-only at
@@ -117,41 +119,42 @@ class _Lock:
         waits in ``_WAITING`` until then; a view op's output that numpy made read-only waits
         in ``_BLOCKED`` for the array it was taken from. Each pass may free the next.
         """
-        if self.count:  # saved again by another thread since this one counted down to 0
-            return
-        self.exposed, frozen = self.exposed
-        free = []
-        for a in frozen:
-            entry = _FROZEN[id(a)]
-            entry[1] -= 1
-            if not entry[1]:
-                del _FROZEN[id(a)]
-                free.append(a)
-        pending = sorted(free, key=_depth)  # a view after its base (a subclass view's base is a view)
-        while True:  # until nothing more became writable: a view may wait for a blocked one, and back
-            thawed = False
-            for a in pending + _WAITING:
-                base = a.base
-                # a base that is no array (torch's memory, a buffer): numpy checks it when asked
-                if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
-                    thawed = _make_writable(a) or thawed
-                    _unwait(a)
-                elif id(base) in _FROZEN or _blocked(base) or _waiting(base):
-                    if not _waiting(a):  # (a subclass view's base is the view it was taken
-                        _WAITING.append(a)  # from: numpy stops its chain there, and that may wait)
-                else:  # its base is read-only for good (numpy's broadcast view), and so is it
-                    _unwait(a)
-            pending = []
-            still = []
-            for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
-                if source.flags.writeable:
-                    thawed = _make_writable(view) or thawed
-                elif id(source) in _FROZEN or _waiting(source) or _blocked(source):
-                    still.append((view, source))  # (else read-only for good, and so is the view:
-                    # a saved tensor's hand-out of numpy's broadcast view)
-            _BLOCKED[:] = still
-            if not thawed:
+        with _MEMORY_TURN:  # (a view another thread blocks meanwhile is not lost)
+            if self.count:  # saved again by another thread since this one counted down to 0
                 return
+            self.exposed, frozen = self.exposed
+            free = []
+            for a in frozen:
+                entry = _FROZEN[id(a)]
+                entry[1] -= 1
+                if not entry[1]:
+                    del _FROZEN[id(a)]
+                    free.append(a)
+            pending = sorted(free, key=_depth)  # a view after its base (a subclass view's base is a view)
+            while True:  # until nothing more became writable: a view may wait for a blocked one, and back
+                thawed = False
+                for a in pending + _WAITING:
+                    base = a.base
+                    # a base that is no array (torch's memory, a buffer): numpy checks it when asked
+                    if base is None or not isinstance(base, np.ndarray) or base.flags.writeable:
+                        thawed = _make_writable(a) or thawed
+                        _unwait(a)
+                    elif id(base) in _FROZEN or _blocked(base) or _waiting(base):
+                        if not _waiting(a):  # (a subclass view's base is the view it was taken
+                            _WAITING.append(a)  # from: numpy stops its chain there, and that may wait)
+                    else:  # its base is read-only for good (numpy's broadcast view), and so is it
+                        _unwait(a)
+                pending = []
+                still = []
+                for view, source in _BLOCKED:  # in the order made: a view of a blocked view after it
+                    if source.flags.writeable:
+                        thawed = _make_writable(view) or thawed
+                    elif id(source) in _FROZEN or _waiting(source) or _blocked(source):
+                        still.append((view, source))  # (else read-only for good, and so is the view:
+                        # a saved tensor's hand-out of numpy's broadcast view)
+                _BLOCKED[:] = still
+                if not thawed:
+                    return
 
 
 def _add_ref(refs: list, array: np.ndarray) -> None:
@@ -821,10 +824,11 @@ def _block(view: np.ndarray, source: np.ndarray) -> None:
     numpy made read-only) holds nothing: then the view waits for its memory's owner."""
     if view.flags.writeable:
         return
-    for s in (source, view.base):  # view.base: the owner (numpy points every view at it)
-        if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
-            _BLOCKED.append((view, s))
-            return
+    with _MEMORY_TURN:
+        for s in (source, view.base):  # view.base: the owner (numpy points every view at it)
+            if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
+                _BLOCKED.append((view, s))
+                return
 
 
 def _blocked(array: np.ndarray) -> bool:
@@ -833,24 +837,26 @@ def _blocked(array: np.ndarray) -> bool:
 
 def _unblock(array: np.ndarray) -> bool:
     """Take ``array`` off ``_BLOCKED``; whether it was there."""
-    if _blocked(array):
-        _BLOCKED[:] = [(v, source) for v, source in _BLOCKED if v is not array]
-        return True
-    return False
+    with _MEMORY_TURN:
+        if _blocked(array):
+            _BLOCKED[:] = [(v, source) for v, source in _BLOCKED if v is not array]
+            return True
+        return False
 
 
 def _frozen_with(lock: _Lock, array: np.ndarray, held: bool = False) -> np.ndarray:
     """Count ``array`` (read-only, of memory ``lock`` guards) as frozen by it: it is made
     writable when the lock's pending nodes are done. ``held``: the user holds it (one with
     no guard of its own), and later saves make it read-only again. Returns it."""
-    _FROZEN[id(array)] = [array, 1]
-    exposed = lock.exposed
-    if type(exposed) is tuple:
-        exposed[1].append(array)
-    else:
-        exposed = lock.exposed = (_unfiled(lock, []) if exposed is None else exposed, [array])
-    if held:
-        _add_ref(exposed[0], array)
+    with _MEMORY_TURN:
+        _FROZEN[id(array)] = [array, 1]
+        exposed = lock.exposed
+        if type(exposed) is tuple:
+            exposed[1].append(array)
+        else:
+            exposed = lock.exposed = (_unfiled(lock, []) if exposed is None else exposed, [array])
+        if held:
+            _add_ref(exposed[0], array)
     return array
 
 
@@ -1252,12 +1258,16 @@ def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> 
     options: an option that would need a gradient or carries a tangent is an error, not a
     silent 0."""
     for a in (*args[start:], *kwargs.values()):  # a loop, not any() over generators (a frame each)
-        if isinstance(a, Tensor):
+        if isinstance(a, (Tensor, np.ndarray)):
             break
     else:  # the usual options: numbers, strings, tuples
         return args, kwargs
 
     def value(what, a):
+        # arrays copied: a rule may read an option at backward() (leaky_relu's slope), and the
+        # caller may write into the array, or the tensor's memory, before
+        if isinstance(a, np.ndarray):
+            return a.copy()
         if not isinstance(a, Tensor):
             return a
         tangent = _carries_tangent(a)
@@ -1266,7 +1276,7 @@ def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> 
             raise TypeError(f"op '{name}' got a tensor that {needs} as its option {what}, and does "
                             "not differentiate by its options: pass a number or an array (or "
                             ".detach() the tensor), or write the computation with ops on tensors")
-        return a._data
+        return a._data.copy()
 
     args = args[:start] + tuple(value(repr(names[i]) if i < len(names) else f"number {i + 1}", a)
                                 for i, a in enumerate(args[start:]))
@@ -1282,6 +1292,22 @@ def _operand_error(name: str, vals: tuple, error: ValueError) -> ValueError:
 
 
 _SEQUENCES = (list, tuple)
+# operands given to an op's forward as they are (numbers and arrays; see _operand)
+_PLAIN = frozenset({float, int, bool, complex, np.ndarray, np.float64, np.float32, type(None)})
+
+
+def _operand(x: Any, name: str) -> Any:
+    """An operand that is not a tensor, a number or an array, as the op's forward gets it: a
+    list or tuple as an array (see _sequence_operand); an array-like (array.array, a
+    memoryview, an object with ``__array__``, another library's tensor) as numpy's view of it,
+    which the op then copies or locks as any array it reads (see _capture), instead of
+    reading the caller's object, whose memory may change before backward(); numpy's scalars
+    and arrays of a subclass as they are."""
+    if type(x) in _SEQUENCES:
+        return _sequence_operand(x, name)
+    if isinstance(x, (np.ndarray, np.generic, numbers.Number)) or x is None:
+        return x
+    return np.asarray(x)
 
 
 def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:
@@ -1396,8 +1422,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 val, rec = x._data, x._requires_grad
             else:
-                if type(x) in _SEQUENCES:
-                    x = _sequence_operand(x, opname)
+                if type(x) not in _PLAIN:  # a list, an array-like: an array (see _operand)
+                    x = _operand(x, opname)
                 val, rec = x, False
             try:
                 result = fn(val)
@@ -1439,14 +1465,14 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 vx, rx = x._data, x._requires_grad
             else:
-                if type(x) in _SEQUENCES:
-                    x = _sequence_operand(x, opname)
+                if type(x) not in _PLAIN:  # a list, an array-like: an array (see _operand)
+                    x = _operand(x, opname)
                 vx, rx = x, False
             if isinstance(y, Tensor):
                 vy, ry = y._data, y._requires_grad
             else:
-                if type(y) in _SEQUENCES:
-                    y = _sequence_operand(y, opname)
+                if type(y) not in _PLAIN:  # a list, an array-like: an array (see _operand)
+                    y = _operand(y, opname)
                 vy, ry = y, False
             try:
                 result = fn(vx, vy)
@@ -1497,8 +1523,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if isinstance(x, Tensor):
                 val, rec = x._data, x._requires_grad
             else:
-                if type(x) in _SEQUENCES:
-                    x = _sequence_operand(x, opname)
+                if type(x) not in _PLAIN:  # a list, an array-like: an array (see _operand)
+                    x = _operand(x, opname)
                 val, rec = x, False
             if args or kwargs:
                 args, kwargs = _options(opname, args, kwargs, 0, option_names)
@@ -1524,22 +1550,23 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             operands = args[:k]
             vals, needs = [], []  # one loop, not two comprehensions (each a frame of its own)
             i = 0
-            sequences = arrays = False
+            replaced = arrays = False
             for a in operands:
                 if isinstance(a, Tensor):
                     vals.append(a._data)
                     if a._requires_grad:
                         needs.append(i)
-                elif type(a) in _SEQUENCES:
-                    vals.append(_sequence_operand(a, opname))
-                    sequences = True
+                elif type(a) not in _PLAIN and (v := _operand(a, opname)) is not a:
+                    vals.append(v)
+                    replaced = True
+                    arrays = arrays or type(a) not in _SEQUENCES  # numpy's view of an array-like
                 else:
                     vals.append(a)
                     if isinstance(a, np.ndarray):
                         arrays = True
                 i += 1
             vals, needs = tuple(vals), tuple(needs)
-            if sequences:  # the arrays replace them as operands too
+            if replaced:  # the arrays replace them as operands too
                 operands = tuple(a if isinstance(a, Tensor) else v
                                  for a, v in zip(operands, vals, strict=True))
             if kwargs or len(args) > k:

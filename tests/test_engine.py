@@ -1785,3 +1785,158 @@ def test_np_asarray_of_a_saved_tensor_is_writable_after_backward():
     loss.backward()
     plain[0] = 0.0
     np.testing.assert_array_equal(w.numpy(), [0.0, 4.0])
+
+
+class _Holder:
+    """An array-like whose __array__ gives its own array (as a pandas Series may)."""
+
+    def __init__(self, values):
+        self.a = np.array(values)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a
+
+
+@pytest.mark.parametrize("kind", ["array.array", "memoryview", "__array__", "reshape of array.array"])
+def test_an_array_like_operand_is_read_as_it_was_when_the_op_ran(kind):
+    import array
+
+    if kind == "memoryview":
+        buffer = bytearray(np.array([1.0, 2.0, 3.0]).tobytes())
+        other, write = memoryview(buffer).cast("d"), lambda o: o.__setitem__(0, 100.0)
+    elif kind == "__array__":
+        other, write = _Holder([1.0, 2.0, 3.0]), lambda o: o.a.__setitem__(0, 100.0)
+    else:
+        other, write = array.array("d", [1.0, 2.0, 3.0]), lambda o: o.__setitem__(0, 100.0)
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    operand = ad.reshape(other, (3,)) if kind.startswith("reshape") else other
+    y = (x * operand).sum()  # d/dx = the operand's values now
+    write(other)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_a_torch_tensor_operand_is_read_as_it_was_when_the_op_ran():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    values = np.array([1.0, 2.0, 3.0])
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * torch.from_numpy(values)).sum()
+    values[0] = 100.0  # the torch tensor's memory
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_index_arrays_and_slice_bounds_are_read_as_they_were_when_the_op_ran():
+    x = ad.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    i, k, start, stop = np.array(0), ad.tensor(0), np.array(0), np.array(2)
+    y = x[i] + 10 * x[k] + 100 * x[start:stop].sum() + 1000 * x[:, None][:, i].sum()
+    i += 2  # a loop counter: the user's, nothing saved it
+    start += 2
+    stop += 2
+    with ad.no_grad():
+        k += 3
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1 + 10 + 100 + 1000, 100 + 1000, 1000, 1000])
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_an_array_option_is_read_as_it_was_when_the_op_ran(as_tensor):
+    x = ad.tensor([-1.0, -2.0, 3.0], requires_grad=True)
+    slope = np.array([0.1, 0.2, 0.3])
+    option = ad.tensor(slope) if as_tensor else slope
+    y = ad.leaky_relu(x, option).sum()  # the rule reads the slope at backward()
+    with ad.no_grad():
+        option[...] = 5.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.1, 0.2, 1.0])
+
+
+def test_jvp_of_a_callers_tensor_protects_it_while_a_graph_saves_it():
+    w = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = ad.tensor([1.0, 1.0, 1.0])
+    held = x.numpy()
+    out, _ = ad.jvp(lambda t: t * w, (x,), (np.ones(3),))  # out's graph saves t: x's memory
+    with pytest.raises(RuntimeError, match="saved by op 'multiply'"), ad.no_grad():
+        x += 10.0
+    with pytest.raises(ValueError, match="read-only"):
+        held[0] = 50.0
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_a_seed_array_of_a_recorded_sweep_is_read_as_it_was_given():
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = np.ones(3)
+    (x * x).backward(v, create_graph=True)  # x.grad = 2 x v, recorded: it saves v's values
+    first = x.grad
+    v[:] = 5.0
+    x.grad = None
+    first.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+    (g,) = ad.gradients(x * x, x, grad_outputs=v, create_graph=True)
+    v[:] = 1.0
+    np.testing.assert_array_equal(ad.gradients(g.sum(), x)[0].numpy(), [10.0, 10.0, 10.0])
+
+
+def test_a_hook_of_a_recorded_sweep_cannot_write_into_a_gradient_another_tensor_shares():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    w = ad.tensor([3.0, 4.0], requires_grad=True)
+    a, v = x * 1.0, w * 1.0
+    b = (v + a) * 2.0  # add passes one adjoint to both operands
+
+    def hook(g):
+        g[...] = 100.0
+
+    a.register_hook(hook)
+    with pytest.raises(ValueError, match="wrote into the gradient it was given"):
+        b.sum().backward(create_graph=True)
+    assert w.grad is None
+
+
+def test_a_view_blocked_by_another_thread_while_a_thaw_runs_is_not_lost():
+    import sys
+    import threading
+
+    tensor = importlib.import_module("autodiff.tensor")
+    line = next(i for i, text in enumerate(open(tensor.__file__), 1) if "_BLOCKED[:] = still" in text)
+    paused, done = threading.Event(), threading.Event()
+
+    def tracer(frame, event, arg):  # pauses thread A's thaw just before it rewrites _BLOCKED
+        if frame.f_code.co_name != "thaw" or frame.f_code.co_filename != tensor.__file__:
+            return None
+
+        def local(frame, event, arg):
+            if event == "line" and frame.f_lineno == line and not paused.is_set():
+                paused.set()
+                done.wait(0.5)  # B blocks a view meanwhile (or waits for the thaw to end)
+            return local
+        return local
+
+    def thread_a():
+        p = ad.tensor(np.ones(4), requires_grad=True)
+        held = p.numpy()  # noqa: F841  (a hand-out: frozen, then thawed)
+        y = ad.sin(p).sum()
+        sys.settrace(tracer)
+        try:
+            y.backward()
+        finally:
+            sys.settrace(None)
+
+    result = {}
+
+    def thread_b():
+        paused.wait(5)
+        w = ad.tensor(np.ones(4), requires_grad=True)
+        h = w.numpy()
+        y = ad.sin(w).sum()  # saves w: h frozen
+        result.update(y=y, view=ad.reshape(h, (2, 2)))  # read-only: waits in _BLOCKED for h
+        done.set()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.pop("y").backward()  # nothing is saved any more
+    with ad.no_grad():
+        result["view"][0, 0] = 5.0

@@ -628,5 +628,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
                 raise _unused_error(i, x, reached=True)
         elif not isinstance(g, Tensor):
             g = _wrap(np.array(g, dtype=x.dtype))
+        elif any(g is other for other in (*result, *seeds)):  # one adjoint for two inputs (add
+            g = _copy(g)  # passes it on), or the caller's seed: a recorded copy, each its own
         result.append(g)
     return tuple(result)

@@ -793,7 +793,9 @@ def _wrap(data: np.ndarray, base: Any = None) -> Tensor:
     if base is not None:
         if isinstance(base, Tensor):
             t._lock = _view_lock(data, base)
-        elif isinstance(base, np.ndarray) and np.may_share_memory(data, base):
+        elif isinstance(base, np.ndarray) and (np.may_share_memory(data, base)
+                                               or _owner(data) is _owner(base)):  # an empty view
+            # shares no memory (both tests, as _view_lock)
             if _foreign(base):  # it could not be locked (see _foreign)
                 t._data = data.copy()
             else:
@@ -827,6 +829,9 @@ def _block(view: np.ndarray, source: np.ndarray) -> None:
     with _MEMORY_TURN:
         for s in (source, view.base):  # view.base: the owner (numpy points every view at it)
             if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
+                n = len(_BLOCKED)
+                if n >= 16 and not n & (n - 1):  # drop the views nothing else holds (see _drop_unheld)
+                    _BLOCKED[:] = [(v, w) for v, w in _BLOCKED if sys.getrefcount(v) > 3]
                 _BLOCKED.append((view, s))
                 return
 
@@ -844,6 +849,25 @@ def _unblock(array: np.ndarray) -> bool:
         return False
 
 
+def _drop_unheld(frozen: list) -> None:
+    """When a lock's list of frozen arrays has 16, 32, 64... entries, drop those nothing else
+    holds (nor a view of them: numpy's views hold their base), which only this lock froze:
+    they need no thaw. (While graphs overlap a memory stays saved, and each np.asarray(W) or
+    W.T.numpy() adds one.)"""
+    n = len(frozen)
+    if n < 16 or n & (n - 1):
+        return
+    kept = []
+    for a in frozen:
+        entry = _FROZEN.get(id(a))
+        # held by the list, the entry, `a` and getrefcount's argument: by nothing else
+        if entry is not None and entry[0] is a and entry[1] == 1 and sys.getrefcount(a) <= 4:
+            del _FROZEN[id(a)]
+        else:
+            kept.append(a)
+    frozen[:] = kept
+
+
 def _frozen_with(lock: _Lock, array: np.ndarray, held: bool = False) -> np.ndarray:
     """Count ``array`` (read-only, of memory ``lock`` guards) as frozen by it: it is made
     writable when the lock's pending nodes are done. ``held``: the user holds it (one with
@@ -852,6 +876,7 @@ def _frozen_with(lock: _Lock, array: np.ndarray, held: bool = False) -> np.ndarr
         _FROZEN[id(array)] = [array, 1]
         exposed = lock.exposed
         if type(exposed) is tuple:
+            _drop_unheld(exposed[1])
             exposed[1].append(array)
         else:
             exposed = lock.exposed = (_unfiled(lock, []) if exposed is None else exposed, [array])

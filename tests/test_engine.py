@@ -1940,3 +1940,51 @@ def test_a_view_blocked_by_another_thread_while_a_thaw_runs_is_not_lost():
     result.pop("y").backward()  # nothing is saved any more
     with ad.no_grad():
         result["view"][0, 0] = 5.0
+
+
+@pytest.mark.parametrize("look", ["np.asarray", "T.numpy", "slice.numpy", "np.moveaxis",
+                                  "reshape of numpy()"])
+def test_looking_at_a_weight_that_stays_saved_keeps_the_registries_bounded(look):
+    tensor = importlib.import_module("autodiff.tensor")
+    looks = {"np.asarray": lambda w: np.asarray(w), "T.numpy": lambda w: w.T.numpy(),
+             "slice.numpy": lambda w: w[1:].numpy(), "np.moveaxis": lambda w: np.moveaxis(w.detach(), 0, 1),
+             "reshape of numpy()": lambda w: ad.reshape(w.numpy(), (-1,))}
+    w = ad.tensor(np.ones((4, 4)), requires_grad=True)
+    previous = ad.sin(w).sum()  # graphs that overlap: w stays saved from step to step
+    sizes = []
+    for _ in range(300):
+        y = (ad.sin(w) * 2.0).sum()
+        looks[look](w)  # looked at, not kept
+        previous = y
+        sizes.append(len(tensor._FROZEN) + len(tensor._BLOCKED))
+    assert max(sizes[150:]) <= max(sizes[:150])  # bounded: it grew by one a step
+    kept = looks[look](w)  # one the user keeps is made writable when the last graph goes
+    previous.backward()
+    del previous, y
+    gc.collect()
+    assert kept.flags.writeable if isinstance(kept, np.ndarray) else kept.numpy().flags.writeable
+
+
+def test_an_empty_view_of_a_frozen_array_is_writable_after_backward():
+    w = ad.tensor(np.ones((1, 3)), requires_grad=True)
+    held = w.numpy()
+    y = ad.sin(w).sum()  # saves w: held is read-only
+    empty = ad.getitem(held, slice(1, None))  # numpy makes a view of read-only memory read-only
+    y.backward()
+    with ad.no_grad():
+        empty[...] = 0.0  # nothing saved: no error
+
+
+def test_gradients_of_a_recorded_sweep_are_distinct_tensors():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    w = ad.tensor([3.0, 4.0], requires_grad=True)
+    gx, gw = ad.gradients((x + w) * 1.0, [x, w], grad_outputs=np.ones(2), create_graph=True)
+    with ad.no_grad():
+        gx += 1.0  # add passed one adjoint to both inputs
+    np.testing.assert_array_equal(gw.numpy(), [1.0, 1.0])
+    seed = ad.tensor([1.0, 1.0])
+    (g,) = ad.gradients(x + 0.0, [x], grad_outputs=seed, create_graph=True)
+    with ad.no_grad():
+        g += 1.0
+    np.testing.assert_array_equal(seed.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(ad.gradients((g * x).sum(), x)[0].numpy(), [2.0, 2.0])  # still recorded

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextlib import nullcontext
 from typing import Any, Sequence
 
 import numpy as np
@@ -138,8 +139,11 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
             seen = np.asarray(g._data if isinstance(g, Tensor) else g).view()  # a numpy scalar
             # where 0-d contributions were added
             seen.flags.writeable = False
+            given = _wrap(seen)
             try:
-                result = hook(_wrap(seen))
+                result = hook(given)
+                if result is given:  # what it was given (a hook that looks): g stands, not
+                    result = None  # the read-only view
             except ValueError as e:
                 if "read-only" not in str(e):
                     raise
@@ -629,6 +633,7 @@ def gradients(outputs, inputs, grad_outputs=None, retain_graph: bool | None = No
         elif not isinstance(g, Tensor):
             g = _wrap(np.array(g, dtype=x.dtype))
         elif any(g is other for other in (*result, *seeds)):  # one adjoint for two inputs (add
-            g = _copy(g)  # passes it on), or the caller's seed: a recorded copy, each its own
+            with grad_mode.enable_grad() if create_graph else nullcontext():  # passes it on), or
+                g = _copy(g)  # the caller's seed: a copy, each its own (recorded as the sweep was)
         result.append(g)
     return tuple(result)

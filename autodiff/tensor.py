@@ -831,7 +831,7 @@ def _block(view: np.ndarray, source: np.ndarray) -> None:
             if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
                 n = len(_BLOCKED)
                 if n >= 16 and not n & (n - 1):  # drop the views nothing else holds (see _drop_unheld)
-                    _BLOCKED[:] = [(v, w) for v, w in _BLOCKED if sys.getrefcount(v) > 3]
+                    _BLOCKED[:] = [(v, w) for v, w in _BLOCKED if sys.getrefcount(v) > _ONCE]
                 _BLOCKED.append((view, s))
                 return
 
@@ -849,6 +849,16 @@ def _unblock(array: np.ndarray) -> bool:
         return False
 
 
+def _held_once() -> int:
+    """``sys.getrefcount`` of an array in a loop over the one list that holds it (the count
+    has another baseline in other CPython versions: measured, not assumed)."""
+    for a in [np.empty(0)]:
+        return sys.getrefcount(a)
+
+
+_ONCE = _held_once()
+
+
 def _drop_unheld(frozen: list) -> None:
     """When a lock's list of frozen arrays has 16, 32, 64... entries, drop those nothing else
     holds (nor a view of them: numpy's views hold their base), which only this lock froze:
@@ -860,8 +870,8 @@ def _drop_unheld(frozen: list) -> None:
     kept = []
     for a in frozen:
         entry = _FROZEN.get(id(a))
-        # held by the list, the entry, `a` and getrefcount's argument: by nothing else
-        if entry is not None and entry[0] is a and entry[1] == 1 and sys.getrefcount(a) <= 4:
+        # held by the list and the entry alone
+        if entry is not None and entry[0] is a and entry[1] == 1 and sys.getrefcount(a) <= _ONCE + 1:
             del _FROZEN[id(a)]
         else:
             kept.append(a)
@@ -1326,12 +1336,19 @@ def _operand(x: Any, name: str) -> Any:
     list or tuple as an array (see _sequence_operand); an array-like (array.array, a
     memoryview, an object with ``__array__``, another library's tensor) as numpy's view of it,
     which the op then copies or locks as any array it reads (see _capture), instead of
-    reading the caller's object, whose memory may change before backward(); numpy's scalars
-    and arrays of a subclass as they are."""
+    reading the caller's object, whose memory may change before backward(); anything else
+    (numpy's scalars, arrays of a subclass, a custom op's key or callable) as it is."""
     if type(x) in _SEQUENCES:
         return _sequence_operand(x, name)
-    if isinstance(x, (np.ndarray, np.generic, numbers.Number)) or x is None:
+    if isinstance(x, (np.ndarray, np.generic, numbers.Number, str, bytes)) or x is None:
         return x
+    kind = type(x)
+    if not (hasattr(kind, "__array__") or hasattr(kind, "__array_interface__")
+            or hasattr(kind, "__array_struct__")):
+        try:
+            memoryview(x).release()  # a buffer (array.array, a memoryview, a bytearray)
+        except TypeError:
+            return x
     return np.asarray(x)
 
 

@@ -1951,18 +1951,19 @@ def test_looking_at_a_weight_that_stays_saved_keeps_the_registries_bounded(look)
              "reshape of numpy()": lambda w: ad.reshape(w.numpy(), (-1,))}
     w = ad.tensor(np.ones((4, 4)), requires_grad=True)
     previous = ad.sin(w).sum()  # graphs that overlap: w stays saved from step to step
-    sizes = []
-    for _ in range(300):
+    sizes, kept = [], []
+    for step in range(300):
         y = (ad.sin(w) * 2.0).sum()
-        looks[look](w)  # looked at, not kept
+        seen = looks[look](w)  # looked at, and mostly not kept
+        if step % 50 == 0:
+            kept.append(seen)
         previous = y
         sizes.append(len(tensor._FROZEN) + len(tensor._BLOCKED))
     assert max(sizes[150:]) <= max(sizes[:150])  # bounded: it grew by one a step
-    kept = looks[look](w)  # one the user keeps is made writable when the last graph goes
-    previous.backward()
-    del previous, y
+    previous.backward()  # the ones the user kept are made writable when the last graph goes
+    del previous, y, seen
     gc.collect()
-    assert kept.flags.writeable if isinstance(kept, np.ndarray) else kept.numpy().flags.writeable
+    assert all((a if isinstance(a, np.ndarray) else a.numpy()).flags.writeable for a in kept)
 
 
 def test_an_empty_view_of_a_frozen_array_is_writable_after_backward():
@@ -1988,3 +1989,38 @@ def test_gradients_of_a_recorded_sweep_are_distinct_tensors():
         g += 1.0
     np.testing.assert_array_equal(seed.numpy(), [1.0, 1.0])
     np.testing.assert_array_equal(ad.gradients((g * x).sum(), x)[0].numpy(), [2.0, 2.0])  # still recorded
+
+
+def test_a_custom_op_gets_an_operand_that_is_no_array_as_it_is():
+    @ad.op
+    def scaled(x, mode):  # no default: an operand
+        factor = {"double": 2.0, "triple": 3.0}[mode]
+        return x * factor, (lambda g, out, x, m: g * factor, None)
+
+    @ad.op
+    def applied(x, fn):
+        return fn(x), (lambda g, out, x, f: -g, None)
+
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    (scaled(x, "triple").sum() + applied(x, np.negative).sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_a_hook_that_returns_its_gradient_leaves_a_recorded_result_writable():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g)  # looks, and returns what it got
+    (gx,) = ad.gradients((x * 3.0).sum(), [x], create_graph=True)
+    with ad.no_grad():
+        gx += 1.0
+    np.testing.assert_array_equal(gx.numpy(), [4.0, 4.0])
+
+
+def test_gradients_of_a_recorded_sweep_under_no_grad_stay_recorded_when_copied():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    w = ad.tensor([3.0, 4.0], requires_grad=True)
+    y = ((x + w) ** 2).sum()
+    with ad.no_grad():  # a recorded sweep records there too (as PyTorch's)
+        gx, gw = ad.gradients(y, [x, w], create_graph=True)
+    assert gx.requires_grad and gw.requires_grad
+    (second,) = ad.gradients((gx * gw).sum(), [x])  # 4 (x + w) d(x + w)/dx summed twice
+    np.testing.assert_array_equal(second.numpy(), 8 * (x.numpy() + w.numpy()))

@@ -192,3 +192,14 @@ def test_detect_anomaly_in_the_reverse_sweep_names_where_the_op_was_made():
         with pytest.raises(FloatingPointError, match=r"rule of op 'sqrt' made a non-finite gradient"
                                                      r".*test_gradcheck.py.*ad.sqrt\(x\)"):
             y.backward()
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_detect_anomaly_catches_a_rule_that_returns_a_number(create_graph):
+    @ad.op
+    def careless(x):
+        return x * 1.0, lambda g, out, x: float("inf")  # a number, not an array
+
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    with ad.detect_anomaly(), pytest.raises(FloatingPointError, match="rule of op 'careless'"):
+        careless(x).sum().backward(create_graph=create_graph)

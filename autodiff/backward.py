@@ -107,17 +107,16 @@ def _seed(root: Tensor, grad: Any, create: bool, caller: str = "backward"):
                 seed = _UNIT[data.dtype] = np.ones((), data.dtype)
                 seed.flags.writeable = False
     else:
-        seed = grad._data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        # a recorded sweep saves the seed: a copy, not the caller's array, which the caller
+        # may write into before the gradient's own backward()
+        seed = grad._data if isinstance(grad, Tensor) else np.array(grad, dtype=root.dtype,
+                                                                     copy=True if create else None)
         if seed.shape != root.shape:
             raise ValueError(f"seed gradient of shape {seed.shape} for a tensor of shape {root.shape}")
         if seed.dtype != root.dtype:
             seed = seed.astype(root.dtype)
     if create:
-        if isinstance(grad, Tensor) and grad.dtype == root.dtype:
-            return grad
-        # the recorded sweep saves it: a copy, not the caller's array, which the caller may
-        # write into before the gradient's own backward()
-        return _wrap(seed if grad is None else np.array(seed))
+        return grad if isinstance(grad, Tensor) and grad.dtype == root.dtype else _wrap(seed)
     return seed
 
 

@@ -157,10 +157,16 @@ class _Lock:
                     return
 
 
+def _prune_due(n: int, first: int = 16) -> bool:
+    """Whether a list of ``n`` entries is pruned now: at ``first`` (a power of 2), twice as
+    many, four times... (amortised: the entries added since the last prune pay for each)."""
+    return n >= first and not n & (n - 1)
+
+
 def _add_ref(refs: list, array: np.ndarray) -> None:
     """Append a weak reference to ``array`` to a lock's list (see ``_Lock.exposed``), first
     dropping the dead ones when it has 16, 32, 64... (W.T.numpy() in a loop adds one each time)."""
-    if len(refs) >= 16 and not len(refs) & (len(refs) - 1):
+    if _prune_due(len(refs)):
         refs[:] = [r for r in refs if r() is not None]
     refs.append(weakref.ref(array))
 
@@ -829,8 +835,7 @@ def _block(view: np.ndarray, source: np.ndarray) -> None:
     with _MEMORY_TURN:
         for s in (source, view.base):  # view.base: the owner (numpy points every view at it)
             if isinstance(s, np.ndarray) and (id(s) in _FROZEN or _blocked(s) or _waiting(s)):
-                n = len(_BLOCKED)
-                if n >= 16 and not n & (n - 1):  # drop the views nothing else holds (see _drop_unheld)
+                if _prune_due(len(_BLOCKED)):  # drop the views nothing else holds (see _drop_unheld)
                     _BLOCKED[:] = [(v, w) for v, w in _BLOCKED if sys.getrefcount(v) > _ONCE]
                 _BLOCKED.append((view, s))
                 return
@@ -864,8 +869,7 @@ def _drop_unheld(frozen: list) -> None:
     holds (nor a view of them: numpy's views hold their base), which only this lock froze:
     they need no thaw. (While graphs overlap a memory stays saved, and each np.asarray(W) or
     W.T.numpy() adds one.)"""
-    n = len(frozen)
-    if n < 16 or n & (n - 1):
+    if not _prune_due(len(frozen)):
         return
     kept = []
     for a in frozen:
@@ -954,7 +958,7 @@ def _unfiled(lock: _Lock, refs: list) -> list:
     """``lock``'s first array is being handed out, ``refs`` its list (see ``_Lock.exposed``):
     it is to be entered in ``_MEMORY``. Returns ``refs``."""
     n = len(_UNFILED)
-    if n >= 64 and not n & (n - 1) and _MEMORY_TURN.acquire(blocking=False):  # 64, 128...: amortised
+    if _prune_due(n, 64) and _MEMORY_TURN.acquire(blocking=False):
         try:
             kept = []
             for item in _UNFILED[:n]:  # (a loop, not calls: one item per array handed out)

@@ -26,7 +26,7 @@ import numpy as np
 from . import grad_mode
 from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
-from .tensor import _SWEEPS, Tensor, _carries_tangent, _finite, _RetainGrad, _wrap
+from .tensor import _SWEEPS, Tensor, _carries_tangent, _finite, _refuse_masked, _RetainGrad, _wrap
 
 _mode = grad_mode._state
 
@@ -109,6 +109,7 @@ def _seed(root: Tensor, grad: Any, create: bool, caller: str = "backward"):
     else:
         # a recorded sweep saves the seed: a copy, not the caller's array, which the caller
         # may write into before the gradient's own backward()
+        _refuse_masked(grad, f"{caller}()")
         seed = grad._data if isinstance(grad, Tensor) else np.array(grad, dtype=root.dtype,
                                                                      copy=True if create else None)
         if seed.shape != root.shape:

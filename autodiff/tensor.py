@@ -330,6 +330,7 @@ class Tensor:
         # keywords only: ad.tensor takes them by position in the other order (PyTorch's: dtype first)
         if isinstance(data, Tensor):
             data = data._data
+        _refuse_masked(data, "Tensor")
         self._data = np.array(data, dtype=dtype)
         if self._data.dtype == object:
             raise TypeError(f"cannot make a Tensor from {type(data).__name__}: numpy gives an object array")
@@ -387,6 +388,7 @@ class Tensor:
         self._check_writable("replace .data of")
         # a saved tensor's memory as its numpy() handed it out (u.data = t.data): shared as a tensor's
         saved = value._lock if type(value) is _SavedArray else None
+        _refuse_masked(value, ".data =")
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         if not isinstance(value, Tensor) and _foreign(array):
             array = array.copy()  # it could not be locked: once read-only, it would stay so
@@ -1340,11 +1342,18 @@ def _operand(x: Any, name: str) -> Any:
     list or tuple as an array (see _sequence_operand); an array-like (array.array, a
     memoryview, an object with ``__array__``, another library's tensor) as numpy's view of it,
     which the op then copies or locks as any array it reads (see _capture), instead of
-    reading the caller's object, whose memory may change before backward(); anything else
-    (numpy's scalars, arrays of a subclass, a custom op's key or callable) as it is."""
+    reading the caller's object, whose memory may change before backward(); an array of a
+    subclass with arithmetic of its own (``np.matrix``) as a copy of its values in a plain
+    array, which rules compute with as the forward did; anything else (numpy's scalars,
+    arrays of other subclasses, a custom op's key or callable) as it is."""
     if type(x) in _SEQUENCES:
         return _sequence_operand(x, name)
-    if isinstance(x, (np.ndarray, np.generic, numbers.Number, str, bytes)) or x is None:
+    if isinstance(x, np.ndarray):
+        if _own_arithmetic(type(x)):
+            _refuse_masked(x, f"op '{name}'")
+            return np.array(x, copy=True)
+        return x
+    if isinstance(x, (np.generic, numbers.Number, str, bytes)) or x is None:
         return x
     kind = type(x)
     if not (hasattr(kind, "__array__") or hasattr(kind, "__array_interface__")
@@ -1354,6 +1363,33 @@ def _operand(x: Any, name: str) -> Any:
         except TypeError:
             return x
     return np.asarray(x)
+
+
+# What a rule computes with: an ndarray subclass that defines one of these (np.matrix: * is a
+# matrix product, ** a matrix power; a masked array's mask) would make its rules differentiate
+# another function than its forward computed (numpy's ufunc on its values).
+_ARITHMETIC = frozenset({"__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+                         "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
+                         "__array_ufunc__", "__array_function__"})
+_OWN_ARITHMETIC: dict = {}  # ndarray subclass -> whether it defines any of _ARITHMETIC
+
+
+def _own_arithmetic(kind: type) -> bool:
+    """Whether arrays of ``kind`` (np.ndarray or a subclass) compute otherwise than numpy's own."""
+    own = _OWN_ARITHMETIC.get(kind)
+    if own is None:
+        mro = kind.__mro__
+        below = mro[:mro.index(np.ndarray)]  # the subclasses between kind and ndarray
+        own = _OWN_ARITHMETIC[kind] = any(not _ARITHMETIC.isdisjoint(vars(k)) for k in below)
+    return own
+
+
+def _refuse_masked(value: Any, what: str) -> None:
+    """A masked array's mask would be dropped (its values under the mask counted as any other):
+    an error, as JAX and Numba give."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{what} got a numpy masked array, whose mask would be ignored: pass "
+                        "a.filled(value) for the values you mean, or a.data for all of them")
 
 
 def _sequence_operand(seq: list | tuple, name: str) -> np.ndarray:

@@ -1816,6 +1816,41 @@ def test_an_array_like_operand_is_read_as_it_was_when_the_op_ran(kind):
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
 
 
+class _Plain(np.ndarray):
+    """An ndarray subclass with numpy's own arithmetic (as np.memmap)."""
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("op", ["*", "/", "**", "+ and *"])
+def test_an_array_subclass_operand_gets_the_gradient_of_the_values_the_forward_used(op):
+    # np.matrix's * is a matrix product and its ** a matrix power: rules that computed with
+    # it would give another derivative than that of the elementwise forward (a wrong gradient)
+    values = np.array([[3.0, 5.0], [7.0, 11.0]])
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    for other in (np.asmatrix(values), values.view(_Plain)):
+        f = {"*": lambda x, m: x * m, "/": lambda x, m: x / m, "**": lambda x, m: x ** m,
+             "+ and *": lambda x, m: (x + m) * m}[op]
+        y = f(x, other)
+        np.testing.assert_array_equal(y.numpy(), f(x.numpy(), values))
+        y.sum().backward()
+        want = {"*": values, "/": 1 / values, "**": values * x.numpy() ** (values - 1),
+                "+ and *": values}[op]
+        np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-15)
+        x.grad = None
+
+
+def test_a_masked_array_is_refused_where_its_mask_would_be_dropped():
+    # the values under the mask would count as any other (JAX and Numba refuse them too)
+    masked = np.ma.masked_array([3.0, 5.0], mask=[False, True])
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    for make in (lambda: x * masked, lambda: ad.exp(masked), lambda: ad.tensor(masked),
+                 lambda: x.sum().backward(np.ma.masked_array(1.0, mask=True)),
+                 lambda: setattr(ad.tensor([1.0, 2.0]), "data", masked)):
+        with pytest.raises(TypeError, match=r"masked array.*filled"):
+            make()
+    assert x.grad is None
+
+
 def test_a_torch_tensor_operand_is_read_as_it_was_when_the_op_ran():
     torch = pytest.importorskip("torch", reason="torch is not installed")
     values = np.array([1.0, 2.0, 3.0])

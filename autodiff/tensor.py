@@ -595,9 +595,8 @@ class Tensor:
         if alpha == 1 or alpha == -1:  # one pass, no scaled temporary (AdamW's rate of 1)
             (np.add if alpha == 1 else np.subtract)(data, values, out=data)
             return self
-        block = _BLOCK_BYTES // data.itemsize
         order = None  # blocks: same dtype, shape and memory order, and memory not shared
-        if (data.size > block and type(values) is np.ndarray and values.dtype == data.dtype
+        if (data.nbytes > _BLOCK_BYTES and type(values) is np.ndarray and values.dtype == data.dtype
                 and values.shape == data.shape and not np.may_share_memory(data, values)):
             if data.flags.c_contiguous and values.flags.c_contiguous:
                 order = "C"
@@ -607,6 +606,7 @@ class Tensor:
             np.add(data, np.multiply(values, alpha), out=data)
             return self
         flat, source = data.ravel(order), values.ravel(order)  # views: both contiguous in that order
+        block = _BLOCK_BYTES // data.itemsize
         scaled = np.empty(block, data.dtype)
         for start in range(0, data.size, block):
             part = flat[start:start + block]

@@ -55,14 +55,22 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        plain = -self.lr if self._plain() else None  # the rate when the direction is the gradient
         with ad.no_grad():
-            for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
+            for i, p in enumerate(self.params):
                 g = p.grad
                 if g is not None:
                     if not isinstance(g, ad.Tensor) or g.shape != p.shape:
                         _wrong_grad(i, p, g)
-                    direction, rate = self._update(p, g, state)
-                    p.add_(direction, alpha=-rate)  # in cache-sized blocks for large parameters
+                    if plain is not None:  # no call to _update (0.25 µs a parameter)
+                        p.add_(g, alpha=plain)
+                    else:
+                        direction, rate = self._update(p, g, self.state[i])
+                        p.add_(direction, alpha=-rate)  # in cache-sized blocks for large parameters
+
+    def _plain(self) -> bool:
+        """Whether a step is ``p -= lr * grad`` (plain SGD), without :meth:`_update`."""
+        return False
 
     def _update(self, p: ad.Tensor, grad: ad.Tensor, state: dict) -> tuple[np.ndarray | ad.Tensor, float]:
         """``(direction, rate)`` for the gradient ``grad``: the step subtracts ``rate * direction``
@@ -71,7 +79,8 @@ class Optimizer:
         NOTE: both are tensors; an update reads their values (``numpy()``) only when it computes
         with them: an array handed out is protected (made read-only and back) each time a
         recorded op saves the tensor: 3 µs a parameter a step in micrograd's demo (W2) for
-        ``p``; for ``grad``, the hand-out itself costs 0.7 µs (plain SGD passes it to ``add_``).
+        ``p``; for ``grad``, the hand-out itself costs 0.7 µs (plain SGD's step passes the tensor to
+        ``add_``, see :meth:`_plain`).
         """
         raise NotImplementedError
 
@@ -119,9 +128,10 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
 
+    def _plain(self) -> bool:
+        return not (self.weight_decay or self.momentum)
+
     def _update(self, p, grad, state):
-        if not (self.weight_decay or self.momentum):
-            return grad, self.lr
         g = grad.numpy()
         if self.weight_decay:
             g = g + self.weight_decay * p.numpy()

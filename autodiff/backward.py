@@ -172,11 +172,12 @@ def _store_grad(t: Tensor, g, create: bool, exclusive: bool = False) -> None:
                          "cannot be added to: set it to None or to a Tensor of the tensor's shape")
     if create:  # a recorded copy: g may be another leaf's gradient, the seed, or read-only
         t.grad = _copy(g) if old is None else old + g
-    elif old is None:
+    elif old is None:  # (0-d contributions add up to a numpy scalar: made an array here)
         dtype = t._data.dtype
-        t.grad = _wrap(g if exclusive and g.dtype == dtype else np.array(g, dtype=dtype))
+        own = exclusive and type(g) is np.ndarray and g.dtype == dtype
+        t.grad = _wrap(g if own else np.array(g, dtype=dtype))
     else:
-        t.grad = _wrap(old._data + g)
+        t.grad = _wrap(np.asarray(old._data + g))
 
 
 # Gradients of at least this many elements are tracked for exclusivity: below, a copy

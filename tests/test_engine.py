@@ -106,6 +106,19 @@ def test_a_hook_sees_the_gradient_read_only():
     assert y.grad.item() == 3.0 and s.grad.item() == 90.0
 
 
+def test_a_0d_leaf_used_twice_gets_a_gradient_array():
+    # 0-d contributions add up to a numpy scalar: stored as .grad's values, writing into
+    # them did nothing (fill(0), then a second backward accumulated onto the old value)
+    w = ad.tensor(2.0, requires_grad=True)
+    (w * 3 + w * 4).backward()
+    assert type(w.grad.numpy()) is np.ndarray and w.grad.item() == 7.0
+    w.grad.data.fill(0)
+    (w * 3 + w * 4).backward()
+    assert w.grad.item() == 7.0
+    (w * 3 + w * 4).backward()  # accumulated onto .grad: 0-d too
+    assert type(w.grad.numpy()) is np.ndarray and w.grad.item() == 14.0
+
+
 def test_second_backward_through_a_freed_graph_raises():
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * 2).sum()

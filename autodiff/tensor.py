@@ -1307,8 +1307,9 @@ def _options(name: str, args: tuple, kwargs: dict, start: int, names: tuple) -> 
     def value(what, a):
         # arrays copied: a rule may read an option at backward() (leaky_relu's slope), and the
         # caller may write into the array, or the tensor's memory, before
-        if isinstance(a, np.ndarray):
-            return a.copy()
+        if isinstance(a, np.ndarray):  # a plain array (np.matrix's * is a product: see _operand)
+            _refuse_masked(a, f"op '{name}'")
+            return np.array(a, copy=True)
         if not isinstance(a, Tensor):
             return a
         tangent = _carries_tangent(a)

@@ -1852,6 +1852,17 @@ def test_an_array_subclass_operand_gets_the_gradient_of_the_values_the_forward_u
         x.grad = None
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_an_array_subclass_option_is_taken_as_its_values():
+    # leaky_relu's slope as np.matrix: forward and rule computed x * slope as a matrix product
+    slope = np.asmatrix([[0.5, 0.25], [0.125, 2.0]])
+    x = ad.tensor([[-1.0, -2.0], [-0.5, -3.0]], requires_grad=True)
+    ad.leaky_relu(x, slope).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.asarray(slope))
+    with pytest.raises(TypeError, match=r"masked array.*filled"):
+        ad.leaky_relu(x, np.ma.masked_array([[0.5, 0.25]], mask=[[False, True]]))
+
+
 def test_a_masked_array_is_refused_where_its_mask_would_be_dropped():
     # the values under the mask would count as any other (JAX and Numba refuse them too)
     masked = np.ma.masked_array([3.0, 5.0], mask=[False, True])

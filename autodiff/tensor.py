@@ -1216,6 +1216,14 @@ def _after_op(name: str, t: Tensor, operands: tuple, vals: tuple, result: tuple,
                                      f"of shapes {shapes}, at {site.line}")
 
 
+def _not_real(name: str, out: np.ndarray, why: str = "requires grad") -> TypeError:
+    """An op gave a complex or object result from an operand being differentiated: not
+    recorded, nor given a tangent, its derivative would be a silent 0 (or a real rule's)."""
+    return TypeError(f"op '{name}' gave a {out.dtype} result from an operand that {why}; autodiff "
+                     "differentiates real floating-point values only: compute with floats, or .detach() "
+                     "the operand if no derivative should flow through it")
+
+
 class NotBatched(Exception):
     """A batch of tangents reached an op whose tangent rules do not take batch axes."""
 
@@ -1263,6 +1271,8 @@ def _push_tangent(name: str, t: Tensor, operands: tuple, vals: tuple, result: tu
         total = part if total is None else total + part
     if total is None:
         return
+    if out.dtype.kind in "cO":
+        raise _not_real(name, out, "carries a forward-mode tangent")
     if total.shape != out.shape:  # a broadcast operand's part, or a batch of tangents
         shape = total.shape[: total.ndim - out.ndim] + out.shape if total.ndim >= out.ndim else out.shape
         if total.shape != shape:
@@ -1536,6 +1546,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     t._locks = _locks(t, opname, (x,), _FIRST, saves)
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x,), (val,), rules, _FIRST
             else:
+                if rec and out.dtype.kind in "cO" and (usual or _mode.enabled):
+                    raise _not_real(opname, out)
                 t = _wrap(out, x if view else None)
             if not usual and (extra := _mode.extra):
                 if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
@@ -1594,6 +1606,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     t._locks = _locks(t, opname, (x, y), needs, saves)
                 t._op, t._inputs, t._vals, t._rules, t._needs = opname, (x, y), (vx, vy), rules, needs
             else:
+                if (rx or ry) and out.dtype.kind in "cO" and (usual or _mode.enabled):
+                    raise _not_real(opname, out)
                 t = _wrap(out, x if view else None)
             if not usual and (extra := _mode.extra):
                 if extra > 0:  # forward mode alone (extra is its token), the usual extra: no detour
@@ -1623,6 +1637,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
             if rec and (usual or _mode.enabled) and out.dtype.kind == "f":
                 t = _attach(opname, out, (x,), (val,), result[1], _FIRST, saves, x if view else None)
             else:
+                if rec and out.dtype.kind in "cO" and (usual or _mode.enabled):
+                    raise _not_real(opname, out)
                 t = _wrap(out, x if view else None)
             if not usual and _mode.extra:
                 _after_op(opname, t, (x,), (val,), result, jvp_index, batched, wrapper, args, kwargs)
@@ -1668,6 +1684,8 @@ def op(fn: Callable | None = None, *, name: str | None = None, saves: str | None
                     operands, vals = _capture(operands, vals, saves)  # small arrays the rules read
                 t = _attach(opname, out, operands, vals, result[1], needs, saves, base)
             else:
+                if needs and out.dtype.kind in "cO" and (usual or _mode.enabled):
+                    raise _not_real(opname, out)
                 t = _wrap(out, operands[0] if view and operands else None)
             if not usual and _mode.extra:
                 _after_op(opname, t, operands, vals, result, jvp_index, batched, wrapper, args[k:], kwargs)

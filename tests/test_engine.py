@@ -1863,6 +1863,26 @@ def test_an_array_subclass_option_is_taken_as_its_values():
         ad.leaky_relu(x, np.ma.masked_array([[0.5, 0.25]], mask=[[False, True]]))
 
 
+@pytest.mark.parametrize("make", ["x * 1j", "abs(x * 1j)", "x * Fraction", "exp of complex", "where"])
+def test_a_complex_or_object_result_of_a_differentiated_operand_is_an_error(make):
+    # not recorded, it left the graph: the gradient was 0 in reverse mode, and forward mode
+    # passed tangents through rules written for real numbers (abs: the wrong sign)
+    from fractions import Fraction
+
+    f = {"x * 1j": lambda x: x * 1j, "abs(x * 1j)": lambda x: ad.abs(x * 1j),
+         "x * Fraction": lambda x: x * Fraction(1, 2), "exp of complex": lambda x: ad.exp(x + 0j),
+         "where": lambda x: ad.where(np.array([True, False]), x, 1j)}[make]
+    v = np.array([1.0, -2.0])
+    with pytest.raises(TypeError, match=r"gave a (complex128|object) result from an operand that requires"):
+        f(ad.tensor(v, requires_grad=True))
+    with pytest.raises(TypeError, match=r"carries a forward-mode tangent"):
+        ad.jvp(f, (v,), (np.ones(2),))
+    want = f(v)  # nothing differentiated: numpy's result
+    with ad.no_grad():
+        np.testing.assert_array_equal(f(ad.tensor(v, requires_grad=True)).numpy(), want)
+    np.testing.assert_array_equal(f(ad.tensor(v)).numpy(), want)
+
+
 def test_a_masked_array_is_refused_where_its_mask_would_be_dropped():
     # the values under the mask would count as any other (JAX and Numba refuse them too)
     masked = np.ma.masked_array([3.0, 5.0], mask=[False, True])

@@ -152,6 +152,7 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
                                  "read-only: return the new gradient instead") from e
         if result is not None:
             if not create:
+                _refuse_masked(result, "a hook")
                 result = result._data if isinstance(result, Tensor) else np.asarray(result)
             if result.shape != t.shape:
                 raise ValueError(f"a hook returned a gradient of shape {result.shape} "

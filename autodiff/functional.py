@@ -57,6 +57,7 @@ from .tensor import (
     Tensor,
     _carries_tangent,
     _differentiated_inside,
+    _refuse_masked,
     _wrap,
 )
 
@@ -136,6 +137,7 @@ class _Input:
             if _carries_tangent(value):
                 self.pair = value._tangent
         else:
+            _refuse_masked(value, "a transform")
             data = np.array(value)  # a copy: the caller may write into the array before a pullback runs
         if data.dtype.kind not in "fiub":
             raise TypeError(f"cannot differentiate with respect to a {type(value).__name__} of dtype "
@@ -172,6 +174,7 @@ class _Input:
         if differentiable:
             t.requires_grad_()
         if tangent is not None:
+            _refuse_masked(tangent, "a transform")
             value = np.asarray(tangent._data if isinstance(tangent, Tensor) else tangent, dtype=t.dtype)
             if value.shape[value.ndim - t.ndim:] != t.shape:
                 raise ValueError(f"tangent of shape {value.shape} for a primal of shape {t.shape}")
@@ -280,6 +283,7 @@ def _as_seed(seed: Any, like: Tensor) -> Any:
     if isinstance(seed, Tensor):
         seed = seed if seed.dtype == like.dtype else seed.astype(like.dtype)
     else:
+        _refuse_masked(seed, "a transform")
         seed = np.asarray(seed, dtype=like.dtype)
     if seed.shape != like.shape:
         raise ValueError(f"a direction of shape {seed.shape} for a value of shape {like.shape}")

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import grad_mode
-from .tensor import Tensor, _carries_tangent, _handed_out, _wrap, op
+from .tensor import Tensor, _carries_tangent, _handed_out, _refuse_masked, _wrap, op
 
 _mode = grad_mode._state
 
@@ -57,6 +57,7 @@ _ARRAY = _array_out()
 def _tensor(x: Any) -> Tensor:
     if isinstance(x, Tensor):
         return x
+    _refuse_masked(x, "an op")
     array = np.asarray(x)
     return _wrap(array, array)  # the caller's array: read-only while saved (views of it are made)
 

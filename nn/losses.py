@@ -67,12 +67,22 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     """
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
     if not isinstance(targets, (ad.Tensor, list, tuple)):  # a list: to the op, which refuses one
-        targets = np.asarray(targets)  # holding a tensor that needs a derivative
+        targets = _target_array(targets, "binary_cross_entropy_with_logits")  # holding a tensor that
+        # needs a derivative
     return _reduce(_binary_cross_entropy(logits, targets), reduction)
 
 
+def _target_array(targets, loss: str, copy: bool = False) -> np.ndarray:
+    """``targets`` as an array (a copy if ``copy``); a masked array's mask would be ignored: an error."""
+    if isinstance(targets, np.ma.MaskedArray):
+        raise TypeError(f"{loss}: the targets are a numpy masked array, whose mask would be ignored: "
+                        "pass a.filled(value) for the values you mean, or a.data for all of them")
+    return np.array(targets) if copy else np.asarray(targets)
+
+
 def _class_indices(logits, targets) -> np.ndarray:
-    targets = np.array(targets)  # a copy: the rule reads them at backward(), the caller may refill theirs
+    # a copy: the rule reads them at backward(), the caller may refill theirs
+    targets = _target_array(targets, "cross_entropy", copy=True)
     if logits.ndim != 2 or targets.shape != logits.shape[:1]:
         raise ValueError(
             f"cross_entropy: logits must be (N, classes) and targets (N,) class indices; got "
@@ -215,7 +225,7 @@ def hinge_loss(scores, targets, reduction: str = "mean"):
     """
     _check_reduction(reduction)
     _same_shape("hinge_loss", scores, targets)
-    values = targets.numpy() if isinstance(targets, ad.Tensor) else np.asarray(targets)
+    values = targets.numpy() if isinstance(targets, ad.Tensor) else _target_array(targets, "hinge_loss")
     if np.count_nonzero(np.abs(values) != 1):  # count_nonzero: no reduction machinery (any() is 2x dearer)
         # labels 0/1 would cost a constant 1 where y = 0 and teach nothing there
         raise ValueError("hinge_loss: targets must be -1 or +1 (for labels 0/1 pass 2 * y - 1)")

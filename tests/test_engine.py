@@ -1887,12 +1887,20 @@ def test_a_masked_array_is_refused_where_its_mask_would_be_dropped():
     # the values under the mask would count as any other (JAX and Numba refuse them too)
     masked = np.ma.masked_array([3.0, 5.0], mask=[False, True])
     x = ad.tensor([1.0, 2.0], requires_grad=True)
+    plain = np.array([3.0, 5.0])
+    hooked = ad.tensor([1.0, 2.0], requires_grad=True)
+    hooked.register_hook(lambda g: masked)
     for make in (lambda: x * masked, lambda: ad.exp(masked), lambda: ad.tensor(masked),
                  lambda: x.sum().backward(np.ma.masked_array(1.0, mask=True)),
-                 lambda: setattr(ad.tensor([1.0, 2.0]), "data", masked)):
+                 lambda: setattr(ad.tensor([1.0, 2.0]), "data", masked),
+                 lambda: ad.stack([x, masked]), lambda: ad.var(masked),  # composites
+                 lambda: ad.grad(lambda v: (v * v).sum())(masked),  # transforms
+                 lambda: ad.vjp(lambda v: v * v, plain)[1](masked),
+                 lambda: ad.jvp(lambda v: v * v, (plain,), (masked,)),
+                 lambda: (hooked * 2).sum().backward()):
         with pytest.raises(TypeError, match=r"masked array.*filled"):
             make()
-    assert x.grad is None
+    assert x.grad is None and hooked.grad is None
 
 
 def test_a_torch_tensor_operand_is_read_as_it_was_when_the_op_ran():

@@ -857,3 +857,15 @@ def test_an_activation_given_as_a_class_is_made_as_its_name_would_be():
     for cls, name in [(nn.Tanh, "tanh"), (nn.ReLU, "relu")]:
         a, b = nn.MLP([2, 5, 1], activation=cls, rng=rng()), nn.MLP([2, 5, 1], activation=name, rng=rng())
         np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())  # same layers, same initialiser
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "binary_cross_entropy_with_logits", "hinge_loss",
+                                  "cross_entropy"])
+def test_a_loss_refuses_targets_in_a_masked_array(loss):
+    # the masked samples would count as any other (their values under the mask)
+    scores = ad.tensor([[0.5, -1.0], [2.0, 0.1]], requires_grad=True)
+    targets = {"cross_entropy": np.ma.masked_array([0, 1], mask=[False, True]),
+               "hinge_loss": np.ma.masked_array([[1.0, -1.0], [1.0, 1.0]], mask=[[0, 0], [0, 1]])}.get(
+        loss, np.ma.masked_array([[1.0, 0.0], [0.0, 1.0]], mask=[[0, 0], [0, 1]]))
+    with pytest.raises(TypeError, match=r"masked array.*filled"):
+        getattr(nn, loss)(scores, targets)

@@ -151,12 +151,16 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
                 raise ValueError(f"a hook on {what} wrote into the gradient it was given, which is "
                                  "read-only: return the new gradient instead") from e
         if result is not None:
-            if not create:
+            if not isinstance(result, Tensor):  # an array, a list: its values (a constant)
                 _refuse_masked(result, "a hook")
-                result = result._data if isinstance(result, Tensor) else np.asarray(result)
+                result = _wrap(np.asarray(result)) if create else np.asarray(result)
+            elif not create:
+                result = result._data
             if result.shape != t.shape:
                 raise ValueError(f"a hook returned a gradient of shape {result.shape} "
                                  f"for a tensor of shape {t.shape}")
+            if result.dtype != t.dtype:  # as a rule's gradient, the tensor's dtype
+                result = result.astype(t.dtype)
             g = result
     return g
 

@@ -283,6 +283,20 @@ def test_hook_on_a_leaf_changes_what_is_accumulated():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
 
 
+@pytest.mark.parametrize("create", [False, True])
+def test_a_hook_result_takes_its_tensor_s_dtype_and_may_be_a_list(create):
+    # a float64 result made a float32 leaf's .grad float64; under create_graph a list failed
+    # on its missing .shape
+    x = ad.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    h = x * 2
+    h.register_hook(lambda g: g.numpy().astype(np.float64) * 3 if not create else [3.0, 3.0])
+    x.register_hook(lambda g: np.asarray(g, np.float64) + 1)
+    h.sum().backward(create_graph=create)
+    (x * 2).sum().backward(create_graph=create)  # accumulated: 7 + (2 + 1)
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [10.0, 10.0])  # (3 from h's hook) * 2 + 1, then 3
+
+
 def _diamond():
     """x feeds h twice (two consumers); y = h * h + h: the counts the sweep keeps matter."""
     x = ad.tensor([0.5, -1.5], requires_grad=True)

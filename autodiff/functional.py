@@ -123,7 +123,8 @@ class _Input:
     def __init__(self, value: Any) -> None:
         if type(value) in _SEQUENCES:
             _no_tensor_inside(value)
-        self.kind = "tensor" if isinstance(value, Tensor) else "array" if np.ndim(value) else "number"
+        self.kind = ("tensor" if isinstance(value, Tensor) else
+                     "array" if isinstance(value, np.ndarray) or np.ndim(value) else "number")
         # a tensor that already requires grad comes from the caller's graph (or an enclosing
         # transform): the results stay differentiable through it, so transforms nest
         self.nested = isinstance(value, Tensor) and value.requires_grad

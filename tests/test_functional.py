@@ -184,6 +184,15 @@ def test_results_keep_their_shape_at_a_number():
     assert ad.grad(lambda x: x * x)(1.5) == 3.0 and isinstance(ad.grad(lambda x: x * x)(1.5), float)
 
 
+def test_a_0d_array_in_gives_arrays_out():
+    # arrays in, arrays out: a 0-d array is an array (it gave Python floats, as a number does)
+    g = ad.grad(lambda x: x * x)(np.array(1.5))
+    assert type(g) is np.ndarray and g.shape == () and g == 3.0
+    value, tangent = ad.jvp(lambda v: v * 2, (np.array(1.0),), (np.array(1.0),))
+    assert type(value) is np.ndarray and type(tangent) is np.ndarray and tangent == 2.0
+    assert type(ad.grad(lambda x: x * x)(np.float64(1.5))) is float  # a numpy number: a number
+
+
 def test_results_are_differentiable_by_a_tangent_or_cotangent_that_requires_grad():
     x = np.array([0.5, -1.0])
     v = ad.tensor([1.0, 2.0], requires_grad=True)

@@ -128,8 +128,8 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
 
-    def _plain(self) -> bool:
-        return not (self.weight_decay or self.momentum)
+    def _plain(self) -> bool:  # (not for a subclass's own _update)
+        return not (self.weight_decay or self.momentum) and type(self)._update is SGD._update
 
     def _update(self, p, grad, state):
         g = grad.numpy()

@@ -91,3 +91,16 @@ def test_sgd_takes_nesterov_and_weight_decay_by_keyword_only():
         nn.optim.SGD([p], 0.1, 0.9, True)
     opt = nn.optim.SGD([p], 0.1, 0.9, nesterov=True, weight_decay=1e-4)
     assert (opt.lr, opt.momentum, opt.nesterov, opt.weight_decay) == (0.1, 0.9, True, 1e-4)
+
+
+def test_a_subclass_of_sgd_that_computes_its_own_direction_is_used_at_plain_settings():
+    # plain SGD skips _update (p -= lr * grad): not when a subclass gives its own
+    class SignSGD(nn.optim.SGD):
+        def _update(self, p, grad, state):
+            return np.sign(grad.numpy()), self.lr
+
+    p = ad.tensor([1.0, -2.0], requires_grad=True)
+    opt = SignSGD([p], lr=0.5)
+    (p * ad.tensor([3.0, -4.0])).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(p.numpy(), [0.5, -1.5])

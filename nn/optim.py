@@ -45,7 +45,7 @@ class Optimizer:
             raise ValueError(f"the optimiser got the same parameter more than once (at positions "
                              f"{'; '.join(repeated)}): list each parameter once")
         _check_range("learning rate", lr)
-        self.lr = lr
+        self.lr = float(np.asarray(lr))  # not the caller's array (schedules change the rate)
         self.state: list[dict] = [{} for _ in self.params]
 
     def zero_grad(self) -> None:
@@ -208,6 +208,14 @@ class RMSprop(Optimizer):
         return scaled, self.lr
 
 
+def _initial_lr(optimizer) -> float:
+    """The optimiser's rate when its first schedule was made (PyTorch's ``initial_lr``), kept
+    on it then."""
+    if getattr(optimizer, "initial_lr", None) is None:
+        optimizer.initial_lr = float(np.asarray(optimizer.lr))
+    return optimizer.initial_lr
+
+
 class StepLR:
     """Multiply the learning rate by ``gamma`` every ``step_size`` calls of ``step()``.
 
@@ -221,17 +229,21 @@ class StepLR:
         _check_range("gamma", gamma)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.epoch = 0
+        _initial_lr(optimizer)
 
     def step(self) -> None:
         self.epoch += 1
         if self.epoch % self.step_size == 0:
-            self.optimizer.lr *= self.gamma
+            # (not *=: a rate the caller set as an array stays theirs)
+            self.optimizer.lr = self.optimizer.lr * self.gamma
 
 
 class CosineAnnealingLR:
     """Anneal the learning rate along a cosine from its value at the start to ``eta_min``
     in ``T_max`` calls of ``step()`` (and back up in the next ``T_max``, and so on):
-    ``lr = eta_min + (base_lr - eta_min) (1 + cos(pi * epoch / T_max)) / 2``.
+    ``lr = eta_min + (base_lr - eta_min) (1 + cos(pi * epoch / T_max)) / 2``, where
+    ``base_lr`` is the rate when the optimiser's first schedule was made (PyTorch's
+    ``initial_lr``: the peak is the same whichever schedule came first).
 
     Each step scales the distance to ``eta_min`` by the cosine's ratio between this epoch
     and the last (PyTorch's recursive form): it gives the formula's rate when nothing else
@@ -243,7 +255,7 @@ class CosineAnnealingLR:
         _check_count("T_max", T_max)
         _check_range("eta_min", eta_min)
         self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
-        self.base_lr, self.epoch = optimizer.lr, 0
+        self.base_lr, self.epoch = _initial_lr(optimizer), 0
 
     def step(self) -> None:
         self.epoch += 1

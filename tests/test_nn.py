@@ -587,6 +587,37 @@ def test_cosine_schedule_climbs_back_after_t_max():
         assert opt.lr == pytest.approx(0.1 + 0.9 * (1 + np.cos(np.pi * epoch / 3)) / 2, abs=1e-14)
 
 
+def test_a_cosine_made_after_another_schedule_peaks_at_the_first_schedule_s_rate():
+    # PyTorch's initial_lr: the optimiser's rate when its first schedule was made (it took
+    # the rate the step schedule had decayed to, 8 times too small)
+    opt = nn.optim.SGD([nn.Parameter([1.0])], lr=0.1)
+    step = nn.optim.StepLR(opt, step_size=1, gamma=0.5)
+    for _ in range(3):
+        step.step()
+    cosine = nn.optim.CosineAnnealingLR(opt, T_max=5)
+    for _ in range(6):  # down to 0 at 5, then one step up by the formula's step from the peak
+        cosine.step()
+    assert opt.lr == pytest.approx(0.1 * (1 - np.cos(np.pi / 5)) / 2, rel=1e-12)
+
+
+def test_a_learning_rate_given_as_an_array_is_not_changed_in_place():
+    # the optimiser kept the caller's 0-d array: StepLR's *= changed it, and with it the
+    # cosine's peak (the same array); an integer array failed numpy's in-place cast
+    rates = []
+    for lr in (0.1, np.array(0.1), ad.tensor(0.1)):
+        opt = nn.optim.SGD([nn.Parameter([1.0])], lr=lr)
+        step, cosine = nn.optim.StepLR(opt, 1, 0.5), nn.optim.CosineAnnealingLR(opt, 2)
+        for _ in range(6):
+            step.step()
+            cosine.step()
+            rates.append(float(opt.lr))
+    assert rates[:6] == rates[6:12] == rates[12:]
+    given = np.array(1)
+    opt = nn.optim.SGD([nn.Parameter([1.0])], lr=given)
+    nn.optim.StepLR(opt, 1, 0.5).step()
+    assert opt.lr == 0.5 and given == 1
+
+
 def test_optimiser_errors_name_the_problem():
     p = nn.Parameter(np.ones((2, 3)))
     with pytest.raises(TypeError, match=r"got a single Tensor: pass \[p\]"):

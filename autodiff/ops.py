@@ -1187,6 +1187,7 @@ _VALUE_FUNCTIONS = {
     np.allclose, np.isclose, np.array_equal, np.array_equiv, np.shape, np.ndim, np.size,
     np.argmax, np.argmin, np.argsort, np.nonzero, np.count_nonzero, np.any, np.all,
     np.result_type, np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.copyto,
+    np.argwhere, np.flatnonzero, np.searchsorted, np.argpartition, np.digitize, np.isin,
 }
 
 
@@ -1260,6 +1261,8 @@ _ACCEPTS: dict = {}
 
 
 def _array_function(func, args, kwargs):
+    if func is np.where and len(args) + len(kwargs) == 1:  # numpy's one-argument where: indices
+        func = np.nonzero
     fn = _FUNCTIONS.get(func)
     if fn is not None:
         extra = [k for k in kwargs if k not in _accepts(fn)]

@@ -469,6 +469,20 @@ def test_numpy_interop():
     np.testing.assert_array_equal(np.cumsum(x.detach()), [1.0, 3.0])
 
 
+def test_numpy_functions_of_indices_and_one_argument_where_read_values():
+    # their results are integers or booleans, which carry no gradient: refused before as
+    # "no derivative rule"; np.where(t > 0) failed for a missing x and y
+    x = ad.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    v = x.detach().numpy()
+    for fn in (lambda a: np.where(a > 0), np.argwhere, np.flatnonzero, lambda a: np.searchsorted(a, 0.0),
+               lambda a: np.argpartition(a, 1), lambda a: np.digitize(a, [0.0, 1.0]),
+               lambda a: np.isin(a, [2.0])):
+        want, got = fn(v), fn(x)
+        for w, g in zip(*((r if isinstance(r, tuple) else (r,)) for r in (want, got)), strict=True):
+            assert type(g) is type(w)  # numpy's: arrays, and a number for one value searched
+            np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.parametrize("fn", [
     lambda w, c: ad.matmul(c, w), lambda w, c: ad.matmul(w, np.transpose(c).tolist()),
     lambda w, c: ad.linear(c, w, [0.5, -0.5]), lambda w, c: ad.power(w, c[0]), lambda w, c: w * c,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 from typing import Callable
@@ -57,6 +58,7 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
     ``loss_fn`` gives the mean over a batch (as in :func:`fit`); the loss returned is the
     mean over all samples. Every module's mode (training or evaluation) is restored after.
     """
+    _check_mean(loss_fn, "evaluate")
     X, y = (np.asarray(a) for a in data)
     if not len(X):
         raise ValueError("evaluate: the data has no samples")
@@ -76,6 +78,16 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
     return {"loss": total_loss / len(X), "accuracy": correct / len(X)}
 
 
+def _check_mean(loss_fn, caller: str) -> None:
+    """fit and evaluate weigh each batch's loss by its size: it must be the batch's mean."""
+    reduction = getattr(loss_fn, "reduction", None)  # a loss module's, or a partial's keyword
+    if reduction is None and isinstance(loss_fn, functools.partial):
+        reduction = loss_fn.keywords.get("reduction")
+    if reduction not in (None, "mean"):
+        raise ValueError(f"{caller}: loss_fn gives the {reduction!r} reduction of a batch, and {caller} "
+                         "averages the batches' means: pass a loss with reduction='mean' (the default)")
+
+
 class _Silent(list):
     """The epochs without a progress bar (tqdm is not even imported)."""
 
@@ -93,6 +105,7 @@ def _check_fit(model, loss_fn, optimizer, data, scheduler) -> None:
     if not callable(loss_fn) or isinstance(loss_fn, Optimizer):
         raise TypeError(f"fit: loss_fn must be a loss function such as nn.cross_entropy, got "
                         f"{type(loss_fn).__name__} (the order is model, loss_fn, optimizer, data)")
+    _check_mean(loss_fn, "fit")
     if not (callable(getattr(optimizer, "step", None)) and callable(getattr(optimizer, "zero_grad", None))):
         raise TypeError(f"fit: optimizer must be an optimiser such as nn.optim.SGD(model.parameters(), lr), "
                         f"got {type(optimizer).__name__}")

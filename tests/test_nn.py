@@ -818,6 +818,24 @@ def test_fit_and_evaluate_check_their_arguments_before_training():
         np.testing.assert_array_equal(p.numpy(), b)
 
 
+def test_fit_and_evaluate_refuse_a_loss_that_is_not_a_batch_mean():
+    # they weigh each batch's loss by its size: a sum made a figure that changed with the
+    # batch size (neither the sum nor the mean)
+    import functools
+
+    X, y = nn.data.blobs(20, rng=0)
+    model = nn.MLP([2, 4, 3], rng=0)
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+    for loss in (nn.CrossEntropyLoss("sum"), nn.CrossEntropyLoss("none"),
+                 functools.partial(nn.cross_entropy, reduction="sum")):
+        with pytest.raises(ValueError, match="reduction='mean'"):
+            nn.evaluate(model, loss, (X, y), batch_size=7)
+        with pytest.raises(ValueError, match="reduction='mean'"):
+            nn.fit(model, loss, opt, (X, y), progress=False)
+    assert nn.evaluate(model, nn.CrossEntropyLoss(), (X, y), batch_size=7)["loss"] == pytest.approx(
+        nn.cross_entropy(model(X), y).item(), rel=1e-12)
+
+
 @pytest.mark.parametrize("loss", [nn.cross_entropy, nn.CrossEntropyLoss()])
 def test_fit_passes_class_indices_as_they_are_to_a_one_wide_cross_entropy(loss):
     # (N,) targets become a column for (N, 1) outputs (mse, hinge...) but stay class indices here

@@ -165,9 +165,12 @@ class Dropout(Module):
     The identity in evaluation mode. The mask comes from ``rng`` (seeded for reproducibility).
     """
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | int | None = None) -> None:
+        # rng by keyword: PyTorch's second argument is inplace (Dropout(0.5, True) was seed 1)
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        if isinstance(rng, bool):
+            raise TypeError(f"Dropout's rng must be a numpy Generator or an int seed, got {rng}")
         self.p = p
         self.rng = np.random.default_rng(rng)
 
@@ -176,10 +179,10 @@ class Dropout(Module):
             return x
         if not isinstance(x, (ad.Tensor, np.ndarray)):
             x = np.asarray(x)
-        keep = self.rng.random(x.shape) >= self.p
+        keep = self.rng.random(x.shape) >= self.p  # all False at p = 1: zeros, as PyTorch's
         # the scaled mask in x's float dtype (float64 for integers, which it would truncate)
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-        return x * (keep / (1 - self.p)).astype(dtype, copy=False)
+        return x * (keep / (1 - self.p) if self.p < 1 else keep).astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

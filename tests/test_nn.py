@@ -195,6 +195,24 @@ def test_dropout_scales_lists_and_integers_too():
         np.testing.assert_allclose(out[kept], np.asarray(x, float)[kept] * 4 / 3, rtol=1e-15)
 
 
+def test_dropout_takes_its_generator_by_keyword_and_p_up_to_1():
+    # PyTorch's second argument is inplace: Dropout(0.5, True) took True as the seed 1
+    with pytest.raises(TypeError):
+        nn.Dropout(0.5, True)
+    with pytest.raises(TypeError, match="rng"):
+        nn.Dropout(0.5, rng=True)
+    x = ad.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    drop = nn.Dropout(1.0)  # everything dropped, as PyTorch's
+    y = drop(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        nn.Dropout(1.5)
+
+
 def test_dropout_gradient_is_the_mask():
     x = ad.tensor(np.ones(50), requires_grad=True)
     y = nn.Dropout(0.3, rng=np.random.default_rng(0))(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,6 +45,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: str | Callable = "pytorch_default", bias_init: str | Callable | None = None,
                  rng: np.random.Generator | int | None = None, dtype: Any = None) -> None:
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+                raise ValueError(f"Linear's {name} must be a non-negative integer, got {n!r}")
         rng = np.random.default_rng(rng)
         dtype = np.float64 if dtype is None else dtype
         self.in_features, self.out_features = in_features, out_features

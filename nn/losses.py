@@ -134,7 +134,7 @@ def _cross_entropy(logits, /, targets, reduction):
 
     out = losses if reduction == "none" else np.add.reduce(losses)
     if reduction == "mean":
-        out = out / len(targets)  # nan for no targets, as numpy's mean
+        out = out / (len(targets) or np.nan)  # nan for no targets, as numpy's mean (without its warning)
     return out, rule, tangent
 
 

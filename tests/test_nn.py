@@ -441,6 +441,24 @@ def test_hinge_loss_of_no_elements_is_nan_as_a_mean_without_warnings():
     assert np.isnan(loss.item()) and s.grad.shape == (0,) and np.isnan(tangent.item())  # as a mean is
 
 
+def test_layer_sizes_and_adam_betas_are_checked_with_clear_errors():
+    for sizes in ((-1, 3), (2, 2.5), (True, 2)):  # a math domain error, a numpy shape error
+        with pytest.raises(ValueError, match="must be a non-negative integer"):
+            nn.Linear(*sizes)
+    assert nn.Linear(np.int64(2), 0).weight.shape == (0, 2)
+    with pytest.raises(ValueError, match=r"betas must be a pair"):  # len() of a float
+        nn.optim.Adam([nn.Parameter([1.0])], betas=0.9)
+
+
+def test_cross_entropy_of_no_samples_is_nan_as_a_mean_without_warnings():
+    logits = ad.tensor(np.zeros((0, 3)), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 0 / 0 warned
+        loss = nn.cross_entropy(logits, np.zeros(0, int))
+        loss.backward()
+    assert np.isnan(loss.item()) and logits.grad.shape == (0, 3)
+
+
 @pytest.mark.parametrize("loss", [nn.hinge_loss, nn.binary_cross_entropy_with_logits])
 def test_targets_in_a_list_holding_a_tensor_that_requires_grad_are_refused(loss):
     # the list became an array before the op, which made the tensor a constant: no gradient

@@ -1182,6 +1182,10 @@ _FUNCTIONS = {
     np.split: split, np.pad: pad, np.einsum: einsum, np.where: where, np.clip: clip,
     np.matmul: matmul, np.ravel: flatten, np.copy: copy,
 }
+# numpy's reductions take (a, axis, then dtype, out, keepdims...): the ops take (x, axis,
+# keepdims) or (x, axis, ddof, keepdims), so numpy's further positional arguments go by name
+_AFTER_AXIS = {f: tuple(inspect.signature(f).parameters)[2:] for f in (
+    np.sum, np.mean, np.max, np.min, np.amax, np.amin, np.prod, np.var, np.std)}
 # functions whose result carries no gradient; they may read values of any tensor
 _VALUE_FUNCTIONS = {
     np.allclose, np.isclose, np.array_equal, np.array_equiv, np.shape, np.ndim, np.size,
@@ -1263,6 +1267,9 @@ _ACCEPTS: dict = {}
 def _array_function(func, args, kwargs):
     if func is np.where and len(args) + len(kwargs) == 1:  # numpy's one-argument where: indices
         func = np.nonzero
+    if len(args) > 2 and func in _AFTER_AXIS:  # by numpy's names (np.sum's third is dtype, sum's keepdims)
+        kwargs = {**dict(zip(_AFTER_AXIS[func], args[2:], strict=False)), **kwargs}  # (numpy's own
+        args = args[:2]  # signature refused more)
     fn = _FUNCTIONS.get(func)
     if fn is not None:
         extra = [k for k in kwargs if k not in _accepts(fn)]

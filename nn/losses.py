@@ -66,9 +66,9 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean"):
     gradient is ``σ(z) - y`` for the logits and ``-z`` for the targets.
     """
     _same_shape("binary_cross_entropy_with_logits", logits, targets)
-    if not isinstance(targets, (ad.Tensor, list, tuple)):  # a list: to the op, which refuses one
-        targets = _target_array(targets, "binary_cross_entropy_with_logits")  # holding a tensor that
-        # needs a derivative
+    # a list goes to the op as it is, which refuses one holding a tensor that needs a derivative
+    if not isinstance(targets, (ad.Tensor, list, tuple)):
+        targets = _target_array(targets, "binary_cross_entropy_with_logits")
     return _reduce(_binary_cross_entropy(logits, targets), reduction)
 
 

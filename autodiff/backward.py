@@ -26,7 +26,17 @@ import numpy as np
 from . import grad_mode
 from .ops import _column_sums, _pass, _shape
 from .ops import copy as _copy
-from .tensor import _SWEEPS, Tensor, _carries_tangent, _finite, _refuse_masked, _RetainGrad, _wrap
+from .tensor import (
+    _SEQUENCES,
+    _SWEEPS,
+    Tensor,
+    _carries_tangent,
+    _differentiated_inside,
+    _finite,
+    _refuse_masked,
+    _RetainGrad,
+    _wrap,
+)
 
 _mode = grad_mode._state
 
@@ -153,6 +163,9 @@ def _run_hooks(t: Tensor, g, create: bool, store: bool):
         if result is not None:
             if not isinstance(result, Tensor):  # an array, a list: its values (a constant)
                 _refuse_masked(result, "a hook")
+                if type(result) in _SEQUENCES and _differentiated_inside(result):
+                    raise TypeError("a hook returned a list holding a tensor that requires grad, whose "
+                                    "derivative would be lost: return ad.stack(...) of it instead")
                 result = _wrap(np.asarray(result)) if create else np.asarray(result)
             elif not create:
                 result = result._data

@@ -860,6 +860,7 @@ def _index_arrays(index, shape: tuple):
     parts, unwrapped, masked = [], [], False
     for part in index:
         if isinstance(part, (Tensor, np.ndarray)):  # copied: the rules read it at backward(),
+            _refuse_masked(part, "an index")
             part = np.array(part._data if isinstance(part, Tensor) else part)  # the caller may write
         elif isinstance(part, slice):  # into it before (i = np.array(0); i += 1); bounds as ints
             bounds = (part.start, part.stop, part.step)

@@ -656,6 +656,7 @@ class Tensor:
                                "would keep its old tangent; build the new tensor with ad.where or "
                                "ad.concatenate")
         self._check_writable("assign into")
+        _refuse_masked(value, "t[...] =")
         data = self._data
         data[_ops._index_arrays(index, data.shape)] = value._data if isinstance(value, Tensor) else value
 

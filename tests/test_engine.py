@@ -297,6 +297,16 @@ def test_a_hook_result_takes_its_tensor_s_dtype_and_may_be_a_list(create):
     np.testing.assert_array_equal(x.grad.numpy(), [10.0, 10.0])  # (3 from h's hook) * 2 + 1, then 3
 
 
+def test_a_hook_returning_a_list_holding_a_differentiated_tensor_is_an_error():
+    # under create_graph the list became a constant: its tensors' derivatives were lost
+    # (a wrong second derivative); ad.stack keeps them
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1.0
+    y.register_hook(lambda g: [g[0] * x[0], g[1] * x[1]])
+    with pytest.raises(TypeError, match=r"a list holding a tensor that requires grad.*ad\.stack"):
+        ad.gradients((y ** 2).sum() + (x ** 3).sum(), [x], create_graph=True)
+
+
 def _diamond():
     """x feeds h twice (two consumers); y = h * h + h: the counts the sweep keeps matter."""
     x = ad.tensor([0.5, -1.5], requires_grad=True)
@@ -1920,6 +1930,9 @@ def test_a_complex_or_object_result_of_a_differentiated_operand_is_an_error(make
     v = np.array([1.0, -2.0])
     with pytest.raises(TypeError, match=r"gave a (complex128|object) result from an operand that requires"):
         f(ad.tensor(v, requires_grad=True))
+    if make == "x * Fraction":  # 0-d too (a 0-d object result was unboxed to a float before b32d1c0)
+        with pytest.raises(TypeError, match=r"gave a object result"):
+            f(ad.tensor(2.0, requires_grad=True))
     with pytest.raises(TypeError, match=r"carries a forward-mode tangent"):
         ad.jvp(f, (v,), (np.ones(2),))
     want = f(v)  # nothing differentiated: numpy's result
@@ -1936,6 +1949,8 @@ def test_a_masked_array_is_refused_where_its_mask_would_be_dropped():
     hooked = ad.tensor([1.0, 2.0], requires_grad=True)
     hooked.register_hook(lambda g: masked)
     for make in (lambda: x * masked, lambda: ad.exp(masked), lambda: ad.tensor(masked),
+                 lambda: ad.tensor([1.0, 2.0]).__setitem__(slice(None), masked),
+                 lambda: x[np.ma.masked_array([0, 1], mask=[False, True])],
                  lambda: x.sum().backward(np.ma.masked_array(1.0, mask=True)),
                  lambda: setattr(ad.tensor([1.0, 2.0]), "data", masked),
                  lambda: ad.stack([x, masked]), lambda: ad.var(masked),  # composites

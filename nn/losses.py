@@ -129,8 +129,10 @@ def _cross_entropy(logits, /, targets, reduction):
 
     def tangent(t, out, logits):
         per_sample = (softmax_minus_onehot(logits) * t).sum(axis=-1)
-        return per_sample.mean(axis=-1) if reduction == "mean" else per_sample.sum(axis=-1) \
-            if reduction == "sum" else per_sample
+        if reduction == "none":
+            return per_sample
+        total = per_sample.sum(axis=-1)  # a mean: nan for no samples, without numpy's warning
+        return total / (len(targets) or np.nan) if reduction == "mean" else total
 
     out = losses if reduction == "none" else np.add.reduce(losses)
     if reduction == "mean":

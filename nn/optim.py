@@ -128,8 +128,9 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
 
-    def _plain(self) -> bool:  # (not for a subclass's own _update)
-        return not (self.weight_decay or self.momentum) and type(self)._update is SGD._update
+    def _plain(self) -> bool:  # (not for an _update of a subclass's, the instance's or a patch's)
+        own = getattr(self._update, "__func__", None) is _SGD_UPDATE
+        return own and not (self.weight_decay or self.momentum)
 
     def _update(self, p, grad, state):
         g = grad.numpy()
@@ -143,6 +144,9 @@ class SGD(Optimizer):
         return g, self.lr
 
 
+_SGD_UPDATE = SGD._update
+
+
 class Adam(Optimizer):
     """Adam: ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g²``,
     ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)``; ``weight_decay`` adds ``wd * p`` to g.
@@ -153,7 +157,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        if np.ndim(betas) != 1 or len(betas) != 2:  # a tuple, a list, an array
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check_range("betas[0]", betas[0], 1)
         _check_range("betas[1]", betas[1], 1)

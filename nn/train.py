@@ -12,7 +12,7 @@ import numpy as np
 import autodiff as ad
 
 from .data import batches
-from .losses import CrossEntropyLoss, cross_entropy
+from .losses import CrossEntropyLoss, _Loss, cross_entropy
 from .module import Module
 from .optim import Optimizer
 
@@ -79,10 +79,15 @@ def evaluate(model: Module, loss_fn: Callable, data: tuple, batch_size: int | No
 
 
 def _check_mean(loss_fn, caller: str) -> None:
-    """fit and evaluate weigh each batch's loss by its size: it must be the batch's mean."""
-    reduction = getattr(loss_fn, "reduction", None)  # a loss module's, or a partial's keyword
-    if reduction is None and isinstance(loss_fn, functools.partial):
-        reduction = loss_fn.keywords.get("reduction")
+    """fit and evaluate weigh each batch's loss by its size: it must be the batch's mean. Checked
+    for nn's losses (a loss module, its forward, a partial of either or of a loss function)."""
+    reduction = None
+    while isinstance(loss_fn, functools.partial):
+        reduction = loss_fn.keywords.get("reduction", reduction)
+        loss_fn = loss_fn.func
+    loss_fn = getattr(loss_fn, "__self__", loss_fn)  # a loss module's bound forward
+    if reduction is None and isinstance(loss_fn, _Loss):
+        reduction = loss_fn.reduction
     if reduction not in (None, "mean"):
         raise ValueError(f"{caller}: loss_fn gives the {reduction!r} reduction of a batch, and {caller} "
                          "averages the batches' means: pass a loss with reduction='mean' (the default)")

@@ -456,7 +456,9 @@ def test_cross_entropy_of_no_samples_is_nan_as_a_mean_without_warnings():
         warnings.simplefilter("error")  # numpy's 0 / 0 warned
         loss = nn.cross_entropy(logits, np.zeros(0, int))
         loss.backward()
-    assert np.isnan(loss.item()) and logits.grad.shape == (0, 3)
+        _, tangent = ad.jvp(lambda z: nn.cross_entropy(z, np.zeros(0, int)), (np.zeros((0, 3)),),
+                            (np.zeros((0, 3)),))
+    assert np.isnan(loss.item()) and logits.grad.shape == (0, 3) and np.isnan(tangent)
 
 
 @pytest.mark.parametrize("loss", [nn.hinge_loss, nn.binary_cross_entropy_with_logits])
@@ -862,12 +864,21 @@ def test_fit_and_evaluate_refuse_a_loss_that_is_not_a_batch_mean():
     X, y = nn.data.blobs(20, rng=0)
     model = nn.MLP([2, 4, 3], rng=0)
     opt = nn.optim.SGD(model.parameters(), lr=0.1)
-    for loss in (nn.CrossEntropyLoss("sum"), nn.CrossEntropyLoss("none"),
-                 functools.partial(nn.cross_entropy, reduction="sum")):
+    for loss in (nn.CrossEntropyLoss("sum"), nn.CrossEntropyLoss("none"), nn.CrossEntropyLoss("sum").forward,
+                 functools.partial(nn.cross_entropy, reduction="sum"),
+                 functools.partial(nn.CrossEntropyLoss("sum"))):
         with pytest.raises(ValueError, match="reduction='mean'"):
             nn.evaluate(model, loss, (X, y), batch_size=7)
         with pytest.raises(ValueError, match="reduction='mean'"):
             nn.fit(model, loss, opt, (X, y), progress=False)
+
+    class Mine:  # a user's mean loss whose "reduction" is something else: not ours to judge
+        reduction = "batchmean"
+
+        def __call__(self, out, target):
+            return nn.cross_entropy(out, target)
+
+    assert np.isfinite(nn.evaluate(model, Mine(), (X, y))["loss"])
     assert nn.evaluate(model, nn.CrossEntropyLoss(), (X, y), batch_size=7)["loss"] == pytest.approx(
         nn.cross_entropy(model(X), y).item(), rel=1e-12)
 

@@ -104,3 +104,25 @@ def test_a_subclass_of_sgd_that_computes_its_own_direction_is_used_at_plain_sett
     (p * ad.tensor([3.0, -4.0])).sum().backward()
     opt.step()
     np.testing.assert_array_equal(p.numpy(), [0.5, -1.5])
+
+
+def test_plain_sgd_uses_an_update_given_to_the_instance_or_patched_on_the_class():
+    from unittest import mock
+
+    p = ad.tensor([1.0, -2.0], requires_grad=True)
+    opt = nn.optim.SGD([p], lr=0.5)
+    opt._update = lambda p, grad, state: (np.sign(grad.numpy()), 0.5)
+    p.grad = ad.tensor([3.0, -4.0])
+    opt.step()
+    np.testing.assert_array_equal(p.numpy(), [0.5, -1.5])
+    calls = []
+    patched = lambda self, p, grad, state: calls.append(1) or (grad, 1.0)  # noqa: E731
+    with mock.patch.object(nn.optim.SGD, "_update", patched):
+        nn.optim.SGD([p], lr=0.5).step()
+    assert calls == [1]
+
+
+def test_adam_takes_its_betas_as_any_pair():
+    p = nn.Parameter([1.0])
+    for betas in ((0.9, 0.99), [0.9, 0.99], np.array([0.9, 0.99])):
+        assert list(nn.optim.Adam([p], betas=betas).betas) == [0.9, 0.99]

@@ -82,8 +82,9 @@ def _check_mean(loss_fn, caller: str) -> None:
     """fit and evaluate weigh each batch's loss by its size: it must be the batch's mean. Checked
     for nn's losses (a loss module, its forward, a partial of either or of a loss function)."""
     reduction = None
-    while isinstance(loss_fn, functools.partial):
-        reduction = loss_fn.keywords.get("reduction", reduction)
+    while isinstance(loss_fn, functools.partial):  # (the outermost keyword wins)
+        if reduction is None:
+            reduction = loss_fn.keywords.get("reduction")
         loss_fn = loss_fn.func
     loss_fn = getattr(loss_fn, "__self__", loss_fn)  # a loss module's bound forward
     if reduction is None and isinstance(loss_fn, _Loss):

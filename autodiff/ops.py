@@ -1217,7 +1217,22 @@ def _unwrap(args):
     return [one(a) for a in args], needs_grad
 
 
+# a ufunc call's keywords at numpy's defaults ask nothing: dropped (code that passes where=True)
+_UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "dtype": None, "subok": True,
+                   "signature": None}
+
+
+def _asks_nothing(value, default) -> bool:
+    """Whether a keyword's ``value`` is numpy's ``default`` for it (None, a bool, a string)."""
+    if default is None or type(default) is bool:
+        return value is default
+    return type(default) is str and type(value) is str and value == default
+
+
 def _array_ufunc(ufunc, method, inputs, kwargs):
+    if kwargs and method == "__call__":
+        kwargs = {k: v for k, v in kwargs.items()
+                  if not (k in _UFUNC_DEFAULTS and _asks_nothing(v, _UFUNC_DEFAULTS[k]))}
     if method == "__call__" and not kwargs:
         fn = _UFUNCS.get(ufunc)
         if fn is not None:
@@ -1263,6 +1278,19 @@ def _accepts(fn) -> frozenset:
 
 
 _ACCEPTS: dict = {}
+_DEFAULTS: dict = {}  # numpy function -> its keywords' defaults
+
+
+def _numpy_default(func, name: str):
+    """numpy's default for ``func``'s keyword ``name`` (None where it has none, or is unknown)."""
+    defaults = _DEFAULTS.get(func)
+    if defaults is None:
+        try:
+            params = inspect.signature(func).parameters.values()
+        except (TypeError, ValueError):
+            params = ()
+        defaults = _DEFAULTS[func] = {p.name: p.default for p in params if p.default is not p.empty}
+    return defaults.get(name)
 
 
 def _array_function(func, args, kwargs):
@@ -1275,7 +1303,7 @@ def _array_function(func, args, kwargs):
     if fn is not None:
         extra = [k for k in kwargs if k not in _accepts(fn)]
         if extra:
-            if any(kwargs[k] is not None for k in extra):  # None is numpy's default: nothing asked
+            if not builtins.all(_asks_nothing(kwargs[k], _numpy_default(func, k)) for k in extra):
                 raise TypeError(
                     f"np.{func.__name__}(..., {'=..., '.join(extra)}=...) is not supported on tensors: "
                     f"autodiff's {fn.__name__} takes {', '.join(sorted(_accepts(fn)))}; call it without "

@@ -496,6 +496,19 @@ def test_numpy_reductions_take_their_positional_arguments_by_numpy_s_names(call)
         np.sum(x, 0, np.float32)
 
 
+def test_numpy_keywords_at_their_defaults_ask_nothing():
+    # where=True, casting="same_kind", order="C" were refused as unsupported
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = (np.add(x, 1, where=True) + np.multiply(x, 2, casting="same_kind") + np.exp(x, order="K")
+         + np.reshape(x, (2, 2), order="C") + np.ravel(x, order="C").reshape(2, 2))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 5 + np.exp(x.detach().numpy()), rtol=1e-15)
+    for other in (lambda: np.add(x, 1, where=np.array([True, False])), lambda: np.reshape(x, (4,), order="F"),
+                  lambda: np.multiply(x, 2, casting="unsafe")):
+        with pytest.raises(TypeError, match="not supported"):
+            other()
+
+
 def test_numpy_functions_of_indices_and_one_argument_where_read_values():
     # their results are integers or booleans, which carry no gradient: refused before as
     # "no derivative rule"; np.where(t > 0) failed for a missing x and y

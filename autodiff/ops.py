@@ -1185,8 +1185,7 @@ _FUNCTIONS = {
 }
 # numpy's reductions take (a, axis, then dtype, out, keepdims...): the ops take (x, axis,
 # keepdims) or (x, axis, ddof, keepdims), so numpy's further positional arguments go by name
-_AFTER_AXIS = {f: tuple(inspect.signature(f).parameters)[2:] for f in (
-    np.sum, np.mean, np.max, np.min, np.amax, np.amin, np.prod, np.var, np.std)}
+_REDUCTIONS = {np.sum, np.mean, np.max, np.min, np.amax, np.amin, np.prod, np.var, np.std}
 # functions whose result carries no gradient; they may read values of any tensor
 _VALUE_FUNCTIONS = {
     np.allclose, np.isclose, np.array_equal, np.array_equiv, np.shape, np.ndim, np.size,
@@ -1278,27 +1277,33 @@ def _accepts(fn) -> frozenset:
 
 
 _ACCEPTS: dict = {}
-_DEFAULTS: dict = {}  # numpy function -> its keywords' defaults
+_PARAMETERS: dict = {}  # numpy function -> its parameters, in order (empty where unknown)
+
+
+def _numpy_parameters(func) -> dict:
+    params = _PARAMETERS.get(func)
+    if params is None:
+        try:
+            params = dict(inspect.signature(func).parameters)
+        except (TypeError, ValueError):
+            params = {}
+        _PARAMETERS[func] = params
+    return params
 
 
 def _numpy_default(func, name: str):
     """numpy's default for ``func``'s keyword ``name`` (None where it has none, or is unknown)."""
-    defaults = _DEFAULTS.get(func)
-    if defaults is None:
-        try:
-            params = inspect.signature(func).parameters.values()
-        except (TypeError, ValueError):
-            params = ()
-        defaults = _DEFAULTS[func] = {p.name: p.default for p in params if p.default is not p.empty}
-    return defaults.get(name)
+    p = _numpy_parameters(func).get(name)
+    return None if p is None or p.default is p.empty else p.default
 
 
 def _array_function(func, args, kwargs):
     if func is np.where and len(args) + len(kwargs) == 1:  # numpy's one-argument where: indices
         func = np.nonzero
-    if len(args) > 2 and func in _AFTER_AXIS:  # by numpy's names (np.sum's third is dtype, sum's keepdims)
-        kwargs = {**dict(zip(_AFTER_AXIS[func], args[2:], strict=False)), **kwargs}  # (numpy's own
-        args = args[:2]  # signature refused more)
+    if len(args) > 2 and func in _REDUCTIONS:  # by numpy's names (np.sum's third is dtype, sum's keepdims)
+        names = tuple(_numpy_parameters(func))[2:]  # (numpy's own signature refused more)
+        kwargs = {**dict(zip(names, args[2:], strict=False)), **kwargs}
+        args = args[:2]
     fn = _FUNCTIONS.get(func)
     if fn is not None:
         extra = [k for k in kwargs if k not in _accepts(fn)]
